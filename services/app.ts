@@ -1,0 +1,66 @@
+// The app factory: registers plugins and routes and never listens (server.ts does), so tests can build it too.
+import formbody from '@fastify/formbody'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Config } from './config.ts'
+import { loggerOptions } from './logger.ts'
+import observability from './plugins/observability.ts'
+import redisPlugin from './plugins/redis.ts'
+import sessionPlugin from './plugins/session.ts'
+import healthRoutes, { type Lifecycle } from './routes/health.ts'
+import pageRoutes from './routes/pages.ts'
+import sessionRoutes from './routes/sessions.ts'
+import { sendPage } from './views.ts'
+
+export interface AppOptions {
+  lifecycle?: Lifecycle
+  logger?: FastifyServerOptions['logger']
+}
+
+export async function buildApp (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(config.replicaName, config.logLevel),
+    disableRequestLogging: true, // observability.ts writes one line per request instead of two
+    requestIdHeader: 'x-request-id', // nginx's $request_id, so its log and ours share the id
+    trustProxy: config.trustProxy,
+    // Above nginx's upstream keepalive_timeout (60 s): nginx, not the replica, closes idle connections,
+    // so it never sends a request on a socket the replica is closing.
+    keepAliveTimeout: 72_000,
+    // A replica that is stopping keeps serving what reaches it on open connections until they close.
+    return503OnClosing: false,
+    bodyLimit: 16 * 1024
+  })
+  const replica = config.replicaName
+  const lifecycle = options.lifecycle ?? { closing: false }
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
+    const status = err.statusCode ?? 500
+    if (status >= 500) request.log.error({ err }, 'request failed')
+    if (status === 503) reply.header('retry-after', '1')
+    const message = status >= 500 && status !== 503 ? 'Internal server error' : err.message
+    reply.code(status)
+    return sendPage(request, reply, replica, { title: 'Error', text: message, html: `<p>${message.replace(/[<>&]/g, '')}</p>` })
+  })
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404)
+    return sendPage(request, reply, replica, { title: 'Not found', text: 'Not found', html: '<p>Not found</p>' })
+  })
+
+  await app.register(observability, { replicaName: replica })
+  await app.register(redisPlugin, { config: config.redis, connectionName: replica })
+  await app.register(healthRoutes, { lifecycle })
+
+  await app.register(async function withSessions (scope) {
+    await scope.register(formbody)
+    await scope.register(sessionPlugin, { config: config.session })
+    const routeOptions = { replicaName: replica, cookieName: config.session.cookieName }
+    await scope.register(pageRoutes, routeOptions)
+    await scope.register(sessionRoutes, routeOptions)
+  })
+
+  if (config.blobRoutes) {
+    // Loaded only when asked for: the comparison store is a dev dependency.
+    const { default: blobComparison } = await import('./blob-comparison.ts')
+    await app.register(blobComparison, { prefix: '/blob', config: config.session, replicaName: replica })
+  }
+  return app
+}

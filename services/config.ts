@@ -1,0 +1,140 @@
+// Reads the environment once, at the edge, into a typed and validated object.
+// Nothing below this file touches process.env.
+import { hostname } from 'node:os'
+
+export interface RedisConfig {
+  url: string
+  /** Sentinel addresses; when set, `url` only supplies credentials, TLS and db. */
+  sentinels: Array<{ host: string, port: number }>
+  sentinelName: string
+  /** Bound on every command, queueing included: past it the request gets a 503. */
+  commandTimeoutMs: number
+  /** PEM file to verify a rediss:// server with (a private CA). */
+  tlsCaFile: string | undefined
+}
+
+export interface SessionConfig {
+  /** First signs, the rest still verify: rotation without logging anyone out. */
+  secrets: string[]
+  idleTtlMs: number
+  maxAgeMs: number
+  keyPrefix: string
+  cookieName: string
+}
+
+export interface Config {
+  replicaName: string
+  host: string
+  port: number
+  production: boolean
+  logLevel: string
+  /** Which peers may set X-Forwarded-* (proxy-addr syntax: addresses, CIDRs, 'loopback', 'uniquelocal'). */
+  trustProxy: string
+  /** Logins per minute per client address; 0 turns the limit off. */
+  loginRateLimit: number
+  /** Time between readiness turning 503 and the listener closing, for balancers that poll it. */
+  shutdownDrainMs: number
+  /** Upper bound on a graceful stop; past it the process exits anyway. */
+  shutdownGraceMs: number
+  /** Mounts the whole-JSON comparison store under /blob (benchmark only; needs dev dependencies). */
+  blobRoutes: boolean
+  session: SessionConfig
+  redis: RedisConfig
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Publicly known values: anyone can forge cookies signed with them. */
+export const EXAMPLE_SECRETS = new Set([
+  'change-me-to-a-long-random-string-of-32-chars-or-more',
+  'development-only-secret-not-for-production-use!!'
+])
+const DEVELOPMENT_SECRET = 'development-only-secret-not-for-production-use!!'
+const MIN_SECRET_LENGTH = 32
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** "1800" (seconds), "10s", "30m", "12h", "250ms" → milliseconds. */
+export function parseDuration (name: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim())
+  if (!match) throw new ConfigError(`${name}=${value} is not a duration (examples: 1800, 10s, 30m, 12h, 250ms)`)
+  const ms = Number(match[1]) * (UNITS[match[2] ?? 's'] ?? 1000)
+  if (!(ms > 0)) throw new ConfigError(`${name} must be greater than zero`)
+  return Math.round(ms)
+}
+
+function integer (name: string, value: string, min: number, max: number): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name}=${value} must be a whole number from ${min} to ${max}`)
+  }
+  return n
+}
+
+function parseSentinels (value: string): Array<{ host: string, port: number }> {
+  return value.split(',').map(s => s.trim()).filter(Boolean).map(entry => {
+    const at = entry.lastIndexOf(':')
+    const host = at > 0 ? entry.slice(0, at) : entry
+    const port = at > 0 ? integer('REDIS_SENTINELS port', entry.slice(at + 1), 1, 65535) : 26379
+    return { host, port }
+  })
+}
+
+function parseSecrets (env: NodeJS.ProcessEnv, production: boolean): string[] {
+  const raw = env.SESSION_SECRET ?? ''
+  const secrets = raw.split(',').map(s => s.trim()).filter(Boolean)
+  if (secrets.length === 0) {
+    if (production) {
+      throw new ConfigError(
+        'SESSION_SECRET is required when NODE_ENV=production: set it to a random string of at least ' +
+        `${MIN_SECRET_LENGTH} characters (e.g. \`openssl rand -base64 48\`), or a comma-separated list to rotate`
+      )
+    }
+    return [DEVELOPMENT_SECRET]
+  }
+  for (const secret of secrets) {
+    if (secret.length < MIN_SECRET_LENGTH) {
+      throw new ConfigError(`each SESSION_SECRET entry must be at least ${MIN_SECRET_LENGTH} characters long`)
+    }
+    if (production && EXAMPLE_SECRETS.has(secret)) {
+      throw new ConfigError('SESSION_SECRET holds a published example value: generate your own (`openssl rand -base64 48`)')
+    }
+  }
+  return secrets
+}
+
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  const production = env.NODE_ENV === 'production'
+  const idleTtlMs = parseDuration('SESSION_IDLE_TTL', env.SESSION_IDLE_TTL ?? '30m')
+  const maxAgeMs = parseDuration('SESSION_MAX_AGE', env.SESSION_MAX_AGE ?? '12h')
+  if (maxAgeMs < idleTtlMs) throw new ConfigError('SESSION_MAX_AGE must not be shorter than SESSION_IDLE_TTL')
+
+  return {
+    replicaName: env.REPLICA_NAME ?? hostname(),
+    host: env.HOST ?? '0.0.0.0',
+    port: integer('PORT', env.PORT ?? '3000', 0, 65535),
+    production,
+    logLevel: env.LOG_LEVEL ?? 'info',
+    trustProxy: env.TRUST_PROXY ?? 'loopback',
+    loginRateLimit: integer('LOGIN_RATE_LIMIT', env.LOGIN_RATE_LIMIT ?? '10', 0, 1_000_000),
+    shutdownDrainMs: env.SHUTDOWN_DRAIN ? parseDuration('SHUTDOWN_DRAIN', env.SHUTDOWN_DRAIN) : 0,
+    shutdownGraceMs: parseDuration('SHUTDOWN_GRACE', env.SHUTDOWN_GRACE ?? '10s'),
+    blobRoutes: env.BENCH_BLOB_ROUTES === '1',
+    session: {
+      secrets: parseSecrets(env, production),
+      idleTtlMs,
+      maxAgeMs,
+      keyPrefix: env.SESSION_KEY_PREFIX ?? 'sess:',
+      cookieName: env.SESSION_COOKIE_NAME ?? 'sid'
+    },
+    redis: {
+      url: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      sentinels: parseSentinels(env.REDIS_SENTINELS ?? ''),
+      sentinelName: env.REDIS_SENTINEL_NAME ?? 'mymaster',
+      commandTimeoutMs: parseDuration('REDIS_COMMAND_TIMEOUT', env.REDIS_COMMAND_TIMEOUT ?? '500ms'),
+      tlsCaFile: env.REDIS_TLS_CA_FILE || undefined
+    }
+  }
+}

@@ -1,0 +1,61 @@
+// Wires @fastify/session to the Redis hash store. Registered inside the scope of the routes that use
+// sessions, so the health checks and other session-free routes never pay for a cookie check.
+import fastifyCookie from '@fastify/cookie'
+import fastifySession from '@fastify/session'
+import fp from 'fastify-plugin'
+import type { SessionConfig } from '../config.ts'
+import { RedisSessionStore } from '../session-store.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sessions: RedisSessionStore
+  }
+  interface Session {
+    user?: string
+    /** The user agent that logged in, and the replica that served the login: shown on /sessions. */
+    ua?: string
+    via?: string
+  }
+}
+
+export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, { config }) {
+  const store = new RedisSessionStore(app.redis, {
+    prefix: config.keyPrefix,
+    idleTtlMs: config.idleTtlMs,
+    maxAgeMs: config.maxAgeMs,
+    userField: 'user'
+  })
+  app.decorate('sessions', store)
+
+  await app.register(fastifyCookie)
+  await app.register(fastifySession, {
+    store,
+    secret: config.secrets,
+    cookieName: config.cookieName,
+    cookie: {
+      path: '/',
+      httpOnly: true,
+      sameSite: 'lax',
+      // Secure whenever the user's request was HTTPS (nginx says so in X-Forwarded-Proto); the
+      // default `true` would silently never set the cookie over plain HTTP.
+      secure: 'auto',
+      // The browser may keep the cookie for the absolute lifetime; Redis enforces idle expiry.
+      maxAge: config.maxAgeMs
+    },
+    // Anonymous visitors cost nothing in Redis, and an unchanged session is never rewritten.
+    saveUninitialized: false,
+    rolling: false
+  })
+
+  // Snapshot what was read, so that a later save sends only the fields that changed. A session was read
+  // from Redis exactly when its id is the one in the cookie (@fastify/session has checked the signature;
+  // a new session gets a fresh random id). Comparing the id, not the whole signed value, keeps this true
+  // for cookies signed with an older secret.
+  const cookieName = config.cookieName
+  app.addHook('onRequest', (request, _reply, done) => {
+    const session = request.session
+    const cookie = request.cookies[cookieName]
+    if (session?.sessionId && cookie?.startsWith(`${session.sessionId}.`)) store.track(session)
+    done()
+  })
+}, { name: 'session', dependencies: ['redis'] })

@@ -1,0 +1,73 @@
+// The tutorial's pages: a visit counter for a logged-in user, login and logout.
+import type { FastifyPluginAsync } from 'fastify'
+import { escapeHtml, postButton, sendPage } from '../views.ts'
+
+const USERNAME = '^[\\p{L}\\p{N}._@ -]+$'
+
+const pageRoutes: FastifyPluginAsync<{ replicaName: string, cookieName: string }> = async (app, { replicaName, cookieName }) => {
+  const notLoggedIn = {
+    title: 'Not logged in',
+    text: 'You are not logged in',
+    html: '<p>You are not logged in</p><p><a href="/login">Log in</a></p>'
+  }
+
+  app.get('/', async (request, reply) => {
+    const { user, sessionId } = request.session
+    // The visit is counted in Redis (HINCRBY): concurrent visits on any replica are never lost.
+    const visits = user ? await app.sessions.increment(sessionId, 'visits') : null
+    if (!user || visits === null) return sendPage(request, reply, replicaName, notLoggedIn)
+    const text = `Logged in as ${user}. Visits: ${visits}`
+    return sendPage(request, reply, replicaName, {
+      title: 'Welcome',
+      text,
+      html: `<p>${escapeHtml(text)}</p><p><a href="/sessions">Your sessions</a></p>${postButton('/logout', 'Log out')}`
+    })
+  })
+
+  // Reads the session and nothing else: the cheapest authenticated request.
+  app.get('/whoami', async (request, reply) => {
+    const { user } = request.session
+    if (!user) return sendPage(request, reply, replicaName, notLoggedIn)
+    const text = `Logged in as ${user}`
+    return sendPage(request, reply, replicaName, { title: 'Who am I', text, html: `<p>${escapeHtml(text)}</p>` })
+  })
+
+  app.get('/login', async (request, reply) => sendPage(request, reply, replicaName, {
+    title: 'Log in',
+    text: 'POST /login with the form field username to log in',
+    html: `<form method="post" action="/login"><label>Username <input name="username" required maxlength="64" autofocus></label>
+<button type="submit">Log in</button></form>`
+  }))
+
+  app.post<{ Body: { username: string } }>('/login', {
+    schema: {
+      body: {
+        type: 'object',
+        required: ['username'],
+        properties: { username: { type: 'string', minLength: 1, maxLength: 64, pattern: USERNAME } }
+      }
+    }
+  }, async (request, reply) => {
+    const session = request.session
+    session.user = request.body.username.trim()
+    session.ua = (request.headers['user-agent'] ?? '').slice(0, 160)
+    session.via = replicaName
+    // A new id at every login, the old session deleted: an id planted before login is worthless after it.
+    await session.regenerate(['user', 'ua', 'via'])
+    return reply.redirect('/', 302)
+  })
+
+  app.get('/logout', async (request, reply) => sendPage(request, reply, replicaName, {
+    title: 'Log out',
+    text: 'POST /logout to log out',
+    html: postButton('/logout', 'Log out')
+  }))
+
+  app.post('/logout', async (request, reply) => {
+    if (request.session.user) await request.session.destroy()
+    reply.clearCookie(cookieName, { path: '/' })
+    return reply.redirect('/', 302)
+  })
+}
+
+export default pageRoutes
