@@ -1,0 +1,153 @@
+// The cluster launcher: Redis, N replicas and nginx as local processes on loopback, the same topology as
+// docker-compose.yml. The start command, the tests and the benchmark all start it from here.
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Nginx } from './nginx.ts'
+import { freePort } from './ports.ts'
+import type { LineListener } from './processes.ts'
+import { RedisServer } from './redis-server.ts'
+import { Replica } from './replicas.ts'
+
+export interface ClusterOptions {
+  /** How many replicas (default 3). */
+  replicas?: number
+  /** Replica i listens on basePort + i; free ports when unset. */
+  basePort?: number
+  /** nginx's port; a free one when unset. */
+  lbPort?: number
+  /** Port for the Redis this starts; a free one when unset. */
+  redisPort?: number
+  /** Use this Redis instead of starting one. */
+  redisUrl?: string
+  /** Scratch directory (Redis data, nginx config); a fresh temporary one, removed at stop, when unset. */
+  dir?: string
+  /** Extra configuration for every replica (see services/config.ts). */
+  env?: Record<string, string>
+  /** nginx access log: 'file' (default; its lines reach onLine) or 'off'. */
+  accessLog?: 'file' | 'off'
+  nginxWorkers?: number
+  /** Receives every line any process prints. */
+  onLine?: LineListener
+  nodeArgs?: string[]
+}
+
+export class Cluster {
+  readonly dir: string
+  readonly redisUrl: string
+  readonly secret: string
+  readonly replicas: Replica[] = []
+  redis: RedisServer | undefined
+  nginx!: Nginx
+  readonly #options: ClusterOptions
+  readonly #ownsDir: boolean
+
+  private constructor (options: ClusterOptions, dir: string, ownsDir: boolean, redisUrl: string) {
+    this.#options = options
+    this.dir = dir
+    this.#ownsDir = ownsDir
+    this.redisUrl = redisUrl
+    // One random secret shared by all replicas of this run, unless the caller brings one.
+    this.secret = options.env?.SESSION_SECRET ?? randomBytes(48).toString('base64url')
+  }
+
+  static async start (options: ClusterOptions = {}): Promise<Cluster> {
+    const ownsDir = options.dir === undefined
+    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'redis-sessions-'))
+    mkdirSync(dir, { recursive: true })
+    let redis: RedisServer | undefined
+    const partial: { cluster?: Cluster } = {}
+    try {
+      if (!options.redisUrl) {
+        redis = await RedisServer.start({ port: options.redisPort, dir: join(dir, 'redis'), onLine: options.onLine })
+      }
+      const cluster = new Cluster(options, dir, ownsDir, options.redisUrl ?? redis!.url)
+      partial.cluster = cluster
+      cluster.redis = redis
+      const count = options.replicas ?? 3
+      const ports = await Promise.all(Array.from({ length: count }, async (_, i) =>
+        options.basePort ? options.basePort + i : await freePort()))
+      await Promise.all(ports.map(async (port, i) => {
+        cluster.replicas[i] = await Replica.start({
+          name: `replica-${i + 1}`,
+          port,
+          env: cluster.replicaEnv(),
+          onLine: options.onLine,
+          nodeArgs: options.nodeArgs
+        })
+      }))
+      cluster.nginx = await Nginx.start({
+        port: options.lbPort,
+        dir: join(dir, 'nginx'),
+        upstreams: cluster.replicas.map(r => ({ host: '127.0.0.1', port: r.port })),
+        accessLog: options.accessLog,
+        workerProcesses: options.nginxWorkers,
+        onLine: options.onLine
+      })
+      return cluster
+    } catch (err) {
+      if (partial.cluster) await partial.cluster.stop()
+      else await redis?.kill()
+      if (ownsDir) rmSync(dir, { recursive: true, force: true })
+      throw err
+    }
+  }
+
+  /** The replicas' configuration: shared secret, Redis, nginx trusted as the only proxy. */
+  replicaEnv (): Record<string, string> {
+    return {
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'info',
+      TRUST_PROXY: '127.0.0.1',
+      LOGIN_RATE_LIMIT: '0',
+      SHUTDOWN_GRACE: '10s',
+      ...this.#options.env,
+      SESSION_SECRET: this.secret,
+      REDIS_URL: this.redisUrl
+    }
+  }
+
+  /** The load balancer's URL: where users (and tests) send requests. */
+  get url (): string {
+    return this.nginx.url
+  }
+
+  replica (name: string): Replica {
+    const replica = this.replicas.find(r => r.name === name)
+    if (!replica) throw new Error(`no replica named ${name}`)
+    return replica
+  }
+
+  /** Stops nginx sending new requests to a replica, and waits until no connection of nginx's reaches it. */
+  async drain (replica: Replica): Promise<void> {
+    await this.nginx.setUpstreams(this.nginx.upstreams.map(u => (u.port === replica.port ? { ...u, down: true } : u)))
+  }
+
+  async undrain (replica: Replica): Promise<void> {
+    await this.nginx.setUpstreams(this.nginx.upstreams.map(u => (u.port === replica.port ? { ...u, down: false } : u)))
+  }
+
+  /**
+   * Restarts every replica in turn without failing a request: drain it from nginx, stop it gracefully,
+   * start it again, wait until it is live, put it back.
+   */
+  async rollingRestart (onStep: (message: string) => void = () => {}): Promise<void> {
+    for (const replica of this.replicas) {
+      onStep(`draining ${replica.name}`)
+      await this.drain(replica)
+      onStep(`restarting ${replica.name} (pid ${replica.pid})`)
+      await replica.restart()
+      await this.undrain(replica)
+      onStep(`${replica.name} is back (pid ${replica.pid})`)
+    }
+  }
+
+  /** Stops everything it started: nginx first (no new requests), then the replicas, then Redis. */
+  async stop (): Promise<void> {
+    await this.nginx?.stop().catch(() => {})
+    await Promise.all(this.replicas.map(async r => await r?.stop().catch(() => {})))
+    await this.redis?.stop().catch(() => {})
+    if (this.#ownsDir) rmSync(this.dir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,145 @@
+// A real nginx on loopback, configured from loadbalancer/nginx.conf.template. Every config it is given is
+// checked with `nginx -t` first; upstream changes are applied by a graceful reload.
+import { execFile } from 'node:child_process'
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, watch, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { renderLoadBalancer, renderLocalMain, type Upstream } from '../loadbalancer/render.ts'
+import { findBinary } from './binaries.ts'
+import { freePort } from './ports.ts'
+import { type LineListener, ManagedProcess, pollUntil } from './processes.ts'
+
+export interface NginxOptions {
+  port?: number
+  dir: string
+  upstreams: Upstream[]
+  /** Access log: 'file' (the default: dir/access.log, whose lines also reach onLine), or 'off'. */
+  accessLog?: 'file' | 'off'
+  workerProcesses?: number
+  onLine?: LineListener
+}
+
+/** `nginx -t` on a main config file; throws with nginx's own words when it fails. */
+export async function testNginxConfig (mainConfig: string): Promise<string> {
+  try {
+    const { stderr } = await promisify(execFile)(findBinary('nginx'), ['-t', '-q', '-c', mainConfig])
+    return stderr
+  } catch (err) {
+    throw new Error(`nginx -t rejected ${mainConfig}:\n${(err as { stderr?: string }).stderr ?? String(err)}`)
+  }
+}
+
+/** Follows a file as it grows and hands over each complete line. */
+function tailLines (path: string, onLine: (line: string) => void): () => void {
+  writeFileSync(path, '', { flag: 'a' })
+  let offset = statSync(path).size
+  let rest = ''
+  const read = () => {
+    const size = statSync(path).size
+    if (size <= offset) return
+    const fd = openSync(path, 'r')
+    const chunk = Buffer.alloc(size - offset)
+    readSync(fd, chunk, 0, chunk.length, offset)
+    closeSync(fd)
+    offset = size
+    const lines = (rest + chunk.toString()).split('\n')
+    rest = lines.pop() ?? ''
+    for (const line of lines) onLine(line)
+  }
+  const watcher = watch(path, read)
+  return () => watcher.close()
+}
+
+/** PIDs of a process's children, from /proc (nginx's workers). */
+function childPids (parent: number): number[] {
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === parent) pids.push(Number(entry))
+    } catch {}
+  }
+  return pids
+}
+
+export class Nginx {
+  readonly port: number
+  readonly dir: string
+  readonly mainConfig: string
+  readonly #includeFile: string
+  readonly #options: NginxOptions
+  upstreams: Upstream[]
+  process!: ManagedProcess
+  #stopTail = () => {}
+
+  private constructor (port: number, options: NginxOptions) {
+    this.port = port
+    this.dir = options.dir
+    this.mainConfig = join(options.dir, 'nginx.conf')
+    this.#includeFile = join(options.dir, 'loadbalancer.conf')
+    this.#options = options
+    this.upstreams = options.upstreams
+  }
+
+  static async start (options: NginxOptions): Promise<Nginx> {
+    const nginx = new Nginx(options.port ?? await freePort(), options)
+    for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) {
+      // Workers run unprivileged when nginx starts as root: they must be able to write here.
+      mkdirSync(join(options.dir, 'tmp', sub), { recursive: true, mode: 0o777 })
+    }
+    await nginx.#writeConfig(options.upstreams)
+    nginx.process = new ManagedProcess('nginx', findBinary('nginx'), ['-c', nginx.mainConfig], { PATH: process.env.PATH }, options.onLine)
+    if (options.onLine && options.accessLog !== 'off') nginx.#stopTail = tailLines(nginx.accessLogPath, line => options.onLine!('nginx', line, 'stdout'))
+    const died = nginx.process.exited.then(exit => {
+      throw new Error(`nginx exited (${exit.code ?? exit.signal}):\n${nginx.process.tail.join('\n')}`)
+    })
+    await Promise.race([died, pollUntil(`nginx on port ${nginx.port}`, async () => {
+      const res = await fetch(`${nginx.url}/lb/health`)
+      return res.ok ? true : undefined
+    })])
+    died.catch(() => {})
+    return nginx
+  }
+
+  get url (): string {
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  /** A file, not /dev/stdout: Node gives children sockets for stdio, which nginx cannot open as a path. */
+  get accessLogPath (): string {
+    return join(this.dir, 'access.log')
+  }
+
+  async #writeConfig (upstreams: Upstream[]): Promise<void> {
+    writeFileSync(this.#includeFile, renderLoadBalancer({
+      listen: `127.0.0.1:${this.port}`,
+      upstreams,
+      accessLog: this.#options.accessLog === 'off' ? 'off' : `${this.accessLogPath} upstreams`
+    }))
+    writeFileSync(this.mainConfig, renderLocalMain(this.dir, this.#includeFile, this.#options.workerProcesses ?? 1))
+    await testNginxConfig(this.mainConfig)
+  }
+
+  /**
+   * Applies a new upstream list and returns once the old workers have exited: from then on no connection
+   * from nginx reaches a replica marked down (what a drain needs before the replica is stopped).
+   */
+  async setUpstreams (upstreams: Upstream[]): Promise<void> {
+    await this.#writeConfig(upstreams)
+    this.upstreams = upstreams
+    const oldWorkers = childPids(this.process.pid)
+    this.process.signal('SIGHUP')
+    await pollUntil('nginx to reload', async () => {
+      const workers = childPids(this.process.pid)
+      return workers.length > 0 && !workers.some(pid => oldWorkers.includes(pid)) ? true : undefined
+    }, 30_000, 20)
+  }
+
+  /** Graceful stop (SIGQUIT: finish in-flight requests), then SIGKILL if it takes too long. */
+  async stop (): Promise<void> {
+    await this.process.stop(5000, 'SIGQUIT')
+    this.#stopTail()
+  }
+}

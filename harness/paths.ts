@@ -1,0 +1,21 @@
+// Where things are, whether this code runs compiled (dist/) or as .ts under Node's type stripping.
+import { existsSync } from 'node:fs'
+import { dirname, extname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = fileURLToPath(import.meta.url)
+
+function findRoot (dir: string): string {
+  if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'loadbalancer'))) return dir
+  const parent = dirname(dir)
+  if (parent === dir) throw new Error('cannot find the project root (package.json beside loadbalancer/)')
+  return findRoot(parent)
+}
+
+export const PROJECT_ROOT = findRoot(dirname(here))
+
+/** The replica entry point beside this build: dist/services/server.js, or services/server.ts from source. */
+export const SERVER_ENTRY = fileURLToPath(new URL(`../services/server${extname(here)}`, import.meta.url))
+
+/** Scratch space for local runs (Redis data, nginx config and logs); ignored by git. */
+export const RUN_DIR = join(PROJECT_ROOT, '.run')

@@ -1,0 +1,125 @@
+// Child processes the harness starts: their output as lines, their exit as a promise, and a guarantee that
+// none outlives the process that started it (an exit hook kills whatever is still running, by PID).
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export type LineListener = (source: string, line: string, stream: 'stdout' | 'stderr') => void
+
+export interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+const running = new Set<ManagedProcess>()
+
+process.on('exit', () => {
+  for (const p of running) {
+    try { process.kill(p.pid, 'SIGKILL') } catch {}
+  }
+})
+
+/**
+ * Makes SIGINT/SIGTERM/SIGHUP end this process through its exit hook, so children die with it. For test and
+ * benchmark processes; the start command handles signals itself.
+ */
+export function exitWithChildrenOnSignals (): void {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1)))
+  }
+}
+
+export class ManagedProcess {
+  readonly name: string
+  readonly child: ChildProcess
+  readonly pid: number
+  readonly exited: Promise<Exit>
+  /** The last lines of output, for error messages when something fails to start. */
+  readonly tail: string[] = []
+  readonly #listeners = new Set<LineListener>()
+
+  constructor (name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onLine?: LineListener) {
+    this.name = name
+    this.child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    if (this.child.pid === undefined) throw new Error(`could not start ${command}`)
+    this.pid = this.child.pid
+    if (onLine) this.#listeners.add(onLine)
+    for (const stream of ['stdout', 'stderr'] as const) {
+      createInterface({ input: this.child[stream]! }).on('line', line => {
+        this.tail.push(line)
+        if (this.tail.length > 40) this.tail.shift()
+        for (const listener of this.#listeners) listener(name, line, stream)
+      })
+    }
+    running.add(this)
+    this.exited = once(this.child, 'exit').then(([code, signal]) => {
+      running.delete(this)
+      return { code, signal } as Exit
+    })
+    // Spawn errors (ENOENT) also surface as a non-zero exit; keep them from being unhandled.
+    this.child.on('error', err => this.tail.push(String(err)))
+  }
+
+  get alive (): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  onLine (listener: LineListener): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** Resolves with the first line that matches, or rejects when the deadline passes or the process exits. */
+  async waitForLine (pattern: RegExp, timeoutMs: number): Promise<string> {
+    let stop = () => {}
+    const found = new Promise<string>((resolve) => {
+      stop = this.onLine((_source, line) => { if (pattern.test(line)) resolve(line) })
+    })
+    try {
+      return await Promise.race([
+        found,
+        this.exited.then(exit => { throw new Error(`${this.name} exited (${exit.code ?? exit.signal}) before printing ${pattern}`) }),
+        sleep(timeoutMs, undefined, { ref: false }).then(() => { throw new Error(`${this.name} did not print ${pattern} within ${timeoutMs} ms`) })
+      ])
+    } finally {
+      stop()
+    }
+  }
+
+  signal (signal: NodeJS.Signals): void {
+    if (this.alive) this.child.kill(signal)
+  }
+
+  /** Asks it to stop (SIGTERM by default), then kills it if it has not exited within the grace time. */
+  async stop (graceMs = 10_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> {
+    if (!this.alive) return await this.exited
+    this.child.kill(signal)
+    const exit = await Promise.race([this.exited, sleep(graceMs, null, { ref: false })])
+    if (exit) return exit
+    this.child.kill('SIGKILL')
+    return await this.exited
+  }
+
+  async kill (): Promise<Exit> {
+    if (this.alive) this.child.kill('SIGKILL')
+    return await this.exited
+  }
+}
+
+/** Polls `check` until it returns a value other than undefined, or throws when the deadline passes. */
+export async function pollUntil<T> (what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await check()
+      if (value !== undefined) return value
+    } catch (err) {
+      lastError = err
+    }
+    await sleep(intervalMs)
+  }
+  const reason = lastError instanceof Error ? `: ${lastError.message}` : ''
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`)
+}

@@ -1,0 +1,105 @@
+// A real redis-server on loopback with its own port and data directory, persistent by default (append-only
+// file, fsync every second: an acknowledged write survives a crash of the process, since it has reached the OS).
+import { mkdirSync } from 'node:fs'
+import { Socket } from 'node:net'
+import { findBinary } from './binaries.ts'
+import { freePort } from './ports.ts'
+import { type LineListener, ManagedProcess, pollUntil } from './processes.ts'
+
+export interface RedisServerOptions {
+  name?: string
+  port?: number
+  dir: string
+  /** Append-only persistence (default true). */
+  persistence?: boolean
+  /** Extra `--option value` arguments, e.g. ['--requirepass', 'x'] or sentinel settings. */
+  args?: string[]
+  /** Run as a Sentinel (`redis-server --sentinel`), with this config file. */
+  sentinelConfig?: string
+  onLine?: LineListener
+}
+
+/** Sends one inline command over a fresh connection and returns the first reply line. */
+export async function redisCommand (port: number, command: string, timeoutMs = 1000): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const socket = new Socket()
+    let data = ''
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error('redis did not answer in time')))
+    socket.on('error', reject)
+    socket.on('data', chunk => {
+      data += chunk.toString()
+      const end = data.indexOf('\r\n')
+      if (end >= 0) {
+        socket.end()
+        resolve(data.slice(0, end))
+      }
+    })
+    socket.connect(port, '127.0.0.1', () => socket.write(`${command}\r\n`))
+  })
+}
+
+export class RedisServer {
+  readonly name: string
+  readonly port: number
+  readonly dir: string
+  readonly #args: string[]
+  readonly #onLine: LineListener | undefined
+  process!: ManagedProcess
+
+  private constructor (name: string, port: number, dir: string, args: string[], onLine?: LineListener) {
+    this.name = name
+    this.port = port
+    this.dir = dir
+    this.#args = args
+    this.#onLine = onLine
+  }
+
+  static async start (options: RedisServerOptions): Promise<RedisServer> {
+    const port = options.port ?? await freePort()
+    mkdirSync(options.dir, { recursive: true })
+    const args = options.sentinelConfig
+      ? [options.sentinelConfig, '--sentinel', '--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir]
+      : ['--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--save', '',
+          '--appendonly', options.persistence === false ? 'no' : 'yes', '--appendfsync', 'everysec',
+          ...(options.args ?? [])]
+    const server = new RedisServer(options.name ?? 'redis', port, options.dir, args, options.onLine)
+    await server.#spawn()
+    return server
+  }
+
+  get url (): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  async #spawn (): Promise<void> {
+    this.process = new ManagedProcess(this.name, findBinary('redis-server'), this.#args, { PATH: process.env.PATH }, this.#onLine)
+    const ready = pollUntil(`${this.name} on port ${this.port}`, async () => {
+      const reply = await redisCommand(this.port, 'PING')
+      // LOADING while it reads the append-only file back: not ready yet.
+      return reply === '+PONG' ? true : undefined
+    }, 15_000)
+    const died = this.process.exited.then(exit => {
+      throw new Error(`${this.name} exited (${exit.code ?? exit.signal}):\n${this.process.tail.join('\n')}`)
+    })
+    await Promise.race([ready, died])
+    died.catch(() => {})
+  }
+
+  /** A clean shutdown: SHUTDOWN flushes the append-only file first. */
+  async stop (): Promise<void> {
+    if (!this.process.alive) return
+    await redisCommand(this.port, 'SHUTDOWN').catch(() => {})
+    await this.process.stop(5000)
+  }
+
+  /** A crash: SIGKILL, nothing flushed beyond what already reached the OS. */
+  async kill (): Promise<void> {
+    await this.process.kill()
+  }
+
+  /** Starts it again on the same port and data directory (it reloads the append-only file). */
+  async restart (): Promise<void> {
+    if (this.process.alive) await this.stop()
+    await this.#spawn()
+  }
+}

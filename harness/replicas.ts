@@ -1,0 +1,84 @@
+// One replica: the real server entry point as its own Node process on a loopback port.
+import { type LineListener, ManagedProcess, pollUntil } from './processes.ts'
+import { SERVER_ENTRY } from './paths.ts'
+
+export interface ReplicaOptions {
+  name: string
+  port: number
+  /** The replica's configuration (see services/config.ts); nothing else is inherited but PATH. */
+  env: Record<string, string>
+  onLine?: LineListener
+  /** Extra Node flags, e.g. ['--cpu-prof'] for profiling. */
+  nodeArgs?: string[]
+}
+
+export class Replica {
+  readonly name: string
+  readonly port: number
+  readonly #options: ReplicaOptions
+  process!: ManagedProcess
+
+  private constructor (options: ReplicaOptions) {
+    this.name = options.name
+    this.port = options.port
+    this.#options = options
+  }
+
+  static async start (options: ReplicaOptions): Promise<Replica> {
+    const replica = new Replica(options)
+    await replica.#spawn()
+    return replica
+  }
+
+  get url (): string {
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  get pid (): number {
+    return this.process.pid
+  }
+
+  async #spawn (): Promise<void> {
+    const { name, port, env, onLine, nodeArgs = [] } = this.#options
+    this.process = new ManagedProcess(name, process.execPath, [...nodeArgs, SERVER_ENTRY], {
+      PATH: process.env.PATH,
+      ...env,
+      REPLICA_NAME: name,
+      HOST: '127.0.0.1',
+      PORT: String(port)
+    }, onLine)
+    const died = this.process.exited.then(exit => {
+      throw new Error(`${name} exited (${exit.code ?? exit.signal}) while starting:\n${this.process.tail.join('\n')}`)
+    })
+    await Promise.race([died, pollUntil(`${name} to listen on ${port}`, async () => {
+      const res = await fetch(`${this.url}/health/live`)
+      return res.ok ? true : undefined
+    }, 15_000)])
+    died.catch(() => {})
+  }
+
+  /** Graceful stop: SIGTERM, the replica finishes what it has and exits within its grace time. */
+  async stop (graceMs = 15_000): Promise<void> {
+    await this.process.stop(graceMs)
+  }
+
+  /** A crash: SIGKILL. */
+  async kill (): Promise<void> {
+    await this.process.kill()
+  }
+
+  /** A hang: the process stops running but keeps its sockets (SIGSTOP), until `resume`. */
+  pause (): void {
+    this.process.signal('SIGSTOP')
+  }
+
+  resume (): void {
+    this.process.signal('SIGCONT')
+  }
+
+  /** Starts it again, same name and port. */
+  async restart (): Promise<void> {
+    if (this.process.alive) await this.stop()
+    await this.#spawn()
+  }
+}
