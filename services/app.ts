@@ -1,6 +1,6 @@
 // The app factory: registers plugins and routes and never listens (server.ts does), so tests can build it too.
 import formbody from '@fastify/formbody'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import type { Config } from './config.ts'
 import { loggerOptions } from './logger.ts'
 import observability from './plugins/observability.ts'
@@ -19,7 +19,8 @@ export interface AppOptions {
 export async function buildApp (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config.replicaName, config.logLevel),
-    disableRequestLogging: true, // observability.ts writes one line per request instead of two
+    // observability.ts writes one line per request instead of Fastify's two
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id', // nginx's $request_id, so its log and ours share the id
     trustProxy: config.trustProxy,
     // Above nginx's upstream keepalive_timeout (60 s): nginx, not the replica, closes idle connections,

@@ -1,5 +1,6 @@
 // Reads the environment once, at the edge, into a typed and validated object.
 // Nothing below this file touches process.env.
+import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 
 export interface RedisConfig {
@@ -11,6 +12,8 @@ export interface RedisConfig {
   commandTimeoutMs: number
   /** PEM file to verify a rediss:// server with (a private CA). */
   tlsCaFile: string | undefined
+  /** Overrides the URL's password (REDIS_PASSWORD_FILE, for Docker secrets). */
+  password: string | undefined
 }
 
 export interface SessionConfig {
@@ -82,8 +85,19 @@ function parseSentinels (value: string): Array<{ host: string, port: number }> {
   })
 }
 
+/** VAR, or the contents of the file named by VAR_FILE (Docker secrets). */
+function fromEnvOrFile (env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const file = env[`${name}_FILE`]
+  if (!file) return env[name]
+  try {
+    return readFileSync(file, 'utf8').trim()
+  } catch (err) {
+    throw new ConfigError(`${name}_FILE=${file} cannot be read: ${(err as Error).message}`)
+  }
+}
+
 function parseSecrets (env: NodeJS.ProcessEnv, production: boolean): string[] {
-  const raw = env.SESSION_SECRET ?? ''
+  const raw = fromEnvOrFile(env, 'SESSION_SECRET') ?? ''
   const secrets = raw.split(',').map(s => s.trim()).filter(Boolean)
   if (secrets.length === 0) {
     if (production) {
@@ -134,7 +148,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       sentinels: parseSentinels(env.REDIS_SENTINELS ?? ''),
       sentinelName: env.REDIS_SENTINEL_NAME ?? 'mymaster',
       commandTimeoutMs: parseDuration('REDIS_COMMAND_TIMEOUT', env.REDIS_COMMAND_TIMEOUT ?? '500ms'),
-      tlsCaFile: env.REDIS_TLS_CA_FILE || undefined
+      tlsCaFile: env.REDIS_TLS_CA_FILE || undefined,
+      password: fromEnvOrFile(env, 'REDIS_PASSWORD') || undefined
     }
   }
 }

@@ -12,7 +12,7 @@ export function redisOptions (config: RedisConfig, connectionName: string): Redi
   const common: RedisOptions = {
     connectionName,
     username: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
+    password: config.password ?? (url.password ? decodeURIComponent(url.password) : undefined),
     db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0,
     tls,
     // A command waits at most this long, queued or sent; the default would queue it for over a minute.
