@@ -26,6 +26,8 @@ export async function redisCommand (port: number, command: string, timeoutMs = 1
     let data = ''
     socket.setTimeout(timeoutMs, () => socket.destroy(new Error('redis did not answer in time')))
     socket.on('error', reject)
+    // SHUTDOWN closes the connection without a reply.
+    socket.on('close', () => reject(new Error('connection closed without a reply')))
     socket.on('data', chunk => {
       data += chunk.toString()
       const end = data.indexOf('\r\n')

@@ -1,0 +1,25 @@
+// Starts the real topology (harness/cluster.ts) for one test and stops it when the test ends, pass or fail.
+// On failure, the last lines each process printed are attached to the test's diagnostics.
+import type { Test } from 'tap'
+import { Cluster, type ClusterOptions } from '../../harness/cluster.ts'
+import { exitWithChildrenOnSignals } from '../../harness/processes.ts'
+
+exitWithChildrenOnSignals()
+
+export async function startCluster (t: Test, options: ClusterOptions = {}): Promise<Cluster> {
+  const log: string[] = []
+  const cluster = await Cluster.start({
+    ...options,
+    env: { LOG_LEVEL: 'warn', ...options.env },
+    onLine: (source, line) => {
+      log.push(`${source} | ${line}`)
+      if (log.length > 200) log.shift()
+      options.onLine?.(source, line, 'stdout')
+    }
+  })
+  t.teardown(async () => {
+    if (!t.passing()) t.comment(`last process output:\n${log.slice(-60).join('\n')}`)
+    await cluster.stop()
+  })
+  return cluster
+}
