@@ -15,6 +15,8 @@ declare module 'fastify' {
     /** The user agent that logged in, and the replica that served the login: shown on /sessions. */
     ua?: string
     via?: string
+    theme?: 'light' | 'dark'
+    language?: string
   }
 }
 

@@ -57,6 +57,38 @@ const pageRoutes: FastifyPluginAsync<{ replicaName: string, cookieName: string }
     return reply.redirect('/', 302)
   })
 
+  // Preferences kept in the session: each request writes only the fields it changes, so two of them
+  // racing on two replicas both stick (a whole-session store would keep only the last one).
+  app.get('/preferences', async (request, reply) => {
+    const { user, theme = 'light', language = 'en' } = request.session
+    if (!user) return sendPage(request, reply, replicaName, notLoggedIn)
+    const text = `theme=${theme} language=${language}`
+    return sendPage(request, reply, replicaName, {
+      title: 'Preferences',
+      text,
+      html: `<p>${escapeHtml(text)}</p><form method="post" action="/preferences">
+<label>Theme <select name="theme"><option>light</option><option>dark</option></select></label>
+<label>Language <input name="language" maxlength="2" value="${escapeHtml(language)}"></label>
+<button type="submit">Save</button></form>`
+    })
+  })
+
+  app.post<{ Body: { theme?: 'light' | 'dark', language?: string } }>('/preferences', {
+    schema: {
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { theme: { enum: ['light', 'dark'] }, language: { type: 'string', pattern: '^[a-z]{2}$' } }
+      }
+    }
+  }, async (request, reply) => {
+    const session = request.session
+    if (!session.user) return sendPage(request, reply.code(401), replicaName, notLoggedIn)
+    if (request.body.theme) session.theme = request.body.theme
+    if (request.body.language) session.language = request.body.language
+    return reply.redirect('/preferences', 302)
+  })
+
   app.get('/logout', async (request, reply) => sendPage(request, reply, replicaName, {
     title: 'Log out',
     text: 'POST /logout to log out',
