@@ -9,7 +9,8 @@ const SEARCH_PATH = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/
 /** Debian package that provides each binary. */
 const PACKAGES: Record<string, string> = {
   'redis-server': 'redis-server',
-  nginx: 'nginx-light'
+  nginx: 'nginx-light',
+  'docker-compose': 'docker-compose'
 }
 
 export class MissingBinaryError extends Error {
