@@ -3,7 +3,8 @@
 // re-sends the source when Redis answers NOSCRIPT (after a restart, a failover or SCRIPT FLUSH).
 //
 // Time comes from Redis (TIME), never from a replica's clock: every replica agrees on expiry to the millisecond.
-// Reserved hash fields: @c created, @s last seen, @x absolute deadline (all epoch ms).
+// Reserved hash fields: @c created, @x absolute deadline (epoch ms). Last seen needs no field: the key's expiry
+// (PEXPIRETIME) is always last seen + idle time, unless capped by the deadline.
 
 const NOW = `
 local t = redis.call('TIME')
@@ -23,7 +24,6 @@ if deadline == nil or deadline <= now then
   return false
 end
 redis.call('PEXPIREAT', KEYS[1], math.min(now + tonumber(ARGV[1]), deadline))
-redis.call('HSET', KEYS[1], '@s', now)
 return fields
 `
 
@@ -31,7 +31,7 @@ return fields
 export const CREATE = `${NOW}
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('ERR session id already in use') end
 local deadline = now + tonumber(ARGV[2])
-redis.call('HSET', KEYS[1], '@c', now, '@s', now, '@x', deadline, unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], '@c', now, '@x', deadline, unpack(ARGV, 3))
 redis.call('PEXPIREAT', KEYS[1], math.min(now + tonumber(ARGV[1]), deadline))
 return deadline
 `

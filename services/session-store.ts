@@ -1,6 +1,6 @@
 // The session store: one Redis hash per session, written field by field.
 //
-//   {prefix}{<session id>}   hash    user fields (JSON-encoded values) + @c created, @s last seen, @x deadline
+//   {prefix}{<session id>}   hash    user fields (JSON-encoded values) + @c created, @x absolute deadline
 //   {prefix}u:{<user>}       zset    member: session id, score: that session's absolute deadline (+ slack)
 //
 // Reads slide the idle expiry in the same script that reads (one round trip); writes send only changed fields;
@@ -167,13 +167,14 @@ export class RedisSessionStore {
     const ids = await this.#call(this.#redis.sessionIndexList(indexKey))
     if (ids.length === 0) return []
     const pipeline = this.#redis.pipeline()
-    for (const id of ids) pipeline.hmget(this.key(id), '@c', '@s', '@x', this.#userField, ...fieldNames)
+    for (const id of ids) pipeline.hmget(this.key(id), '@c', '@x', this.#userField, ...fieldNames).pexpiretime(this.key(id))
     const replies = await this.#call(pipeline.exec())
     const live: Array<SessionSummary & { id: string }> = []
     const stale: string[] = []
     ids.forEach((id, i) => {
-      const [err, values] = replies?.[i] ?? [null, null]
-      const [created, seen, deadline, owner, ...rest] = (values ?? []) as Array<string | null>
+      const [err, values] = replies?.[2 * i] ?? [null, null]
+      const idleEnd = Number(replies?.[2 * i + 1]?.[1])
+      const [created, deadline, owner, ...rest] = (values ?? []) as Array<string | null>
       // A session of another user can only be here if a user field was changed in place: not this user's.
       if (err || !created || owner == null || decode(owner) !== user) {
         stale.push(id)
@@ -181,7 +182,11 @@ export class RedisSessionStore {
       }
       const fields: SessionFields = {}
       fieldNames.forEach((name, j) => { if (rest[j] != null) fields[name] = decode(rest[j] as string) })
-      live.push({ id, handle: sessionHandle(id), createdAt: Number(created), lastSeenAt: Number(seen), expiresAt: Number(deadline), fields })
+      const createdAt = Number(created)
+      // The key expires idle-time after the last visit (or at the deadline, when that comes first: then this is
+      // a lower bound).
+      const lastSeenAt = Math.max(createdAt, idleEnd - this.#idleMs)
+      live.push({ id, handle: sessionHandle(id), createdAt, lastSeenAt, expiresAt: Number(deadline), fields })
     })
     if (stale.length > 0) await this.#call(this.#redis.zrem(indexKey, ...stale))
     return live.sort((a, b) => a.createdAt - b.createdAt)

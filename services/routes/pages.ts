@@ -50,7 +50,8 @@ const pageRoutes: FastifyPluginAsync<{ replicaName: string, cookieName: string }
   }, async (request, reply) => {
     const session = request.session
     session.user = request.body.username.trim()
-    session.ua = (request.headers['user-agent'] ?? '').slice(0, 160)
+    const ua = request.headers['user-agent']?.slice(0, 160)
+    if (ua) session.ua = ua // absent rather than empty: a field costs Redis memory
     session.via = replicaName
     // A new id at every login, the old session deleted: an id planted before login is worthless after it.
     await session.regenerate(['user', 'ua', 'via'])
