@@ -141,7 +141,7 @@ export class RedisSessionStore {
     return fields
   }
 
-  /** Writes a new session (after its user's index entry, so that no session ever escapes "log out everywhere"). */
+  /** Writes a new session (after its user's index entry, so that no session escapes "log out everywhere"). */
   async create (sessionId: string, fields: SessionFields): Promise<void> {
     await this.#create(sessionId, encodeFields(fields))
   }
@@ -166,17 +166,18 @@ export class RedisSessionStore {
     const indexKey = this.userIndexKey(user)
     const ids = await this.#call(this.#redis.sessionIndexList(indexKey))
     if (ids.length === 0) return []
-    const pipeline = this.#redis.pipeline()
-    for (const id of ids) pipeline.hmget(this.key(id), '@c', '@x', this.#userField, ...fieldNames).pexpiretime(this.key(id))
-    const replies = await this.#call(pipeline.exec())
+    // One command per key (sessions live in different hash slots), all sent at once.
+    const replies = await this.#call(Promise.all(ids.map(async id => await Promise.all([
+      this.#redis.hmget(this.key(id), '@c', '@x', this.#userField, ...fieldNames),
+      this.#redis.pexpiretime(this.key(id))
+    ]))))
     const live: Array<SessionSummary & { id: string }> = []
     const stale: string[] = []
     ids.forEach((id, i) => {
-      const [err, values] = replies?.[2 * i] ?? [null, null]
-      const idleEnd = Number(replies?.[2 * i + 1]?.[1])
+      const [values, idleEnd] = replies[i]!
       const [created, deadline, owner, ...rest] = (values ?? []) as Array<string | null>
       // A session of another user can only be here if a user field was changed in place: not this user's.
-      if (err || !created || owner == null || decode(owner) !== user) {
+      if (!created || owner == null || decode(owner) !== user) {
         stale.push(id)
         return
       }
@@ -185,7 +186,7 @@ export class RedisSessionStore {
       const createdAt = Number(created)
       // The key expires idle-time after the last visit (or at the deadline, when that comes first: then this is
       // a lower bound).
-      const lastSeenAt = Math.max(createdAt, idleEnd - this.#idleMs)
+      const lastSeenAt = Math.max(createdAt, Number(idleEnd) - this.#idleMs)
       live.push({ id, handle: sessionHandle(id), createdAt, lastSeenAt, expiresAt: Number(deadline), fields })
     })
     if (stale.length > 0) await this.#call(this.#redis.zrem(indexKey, ...stale))
@@ -206,13 +207,9 @@ export class RedisSessionStore {
     const indexKey = this.userIndexKey(user)
     const ids = await this.#call(this.#redis.sessionIndexList(indexKey))
     // One key per command: sessions live in different hash slots.
-    const pipeline = this.#redis.pipeline()
-    for (const id of ids) pipeline.del(this.key(id))
-    pipeline.zrem(indexKey, ...(ids.length > 0 ? ids : ['']))
-    const replies = await this.#call(pipeline.exec())
-    const failed = replies?.find(([err]) => err)
-    if (failed) throw new SessionStoreUnavailableError(failed[0])
-    return (replies ?? []).slice(0, ids.length).filter(([, n]) => n === 1).length
+    const deleted = await this.#call(Promise.all(ids.map(async id => await this.#redis.del(this.key(id)))))
+    if (ids.length > 0) await this.#call(this.#redis.zrem(indexKey, ...ids))
+    return deleted.filter(n => n === 1).length
   }
 
   // ---- @fastify/session's store interface ----------------------------------------------------------------
@@ -250,12 +247,12 @@ export class RedisSessionStore {
       await this.#call(this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat))
       return
     }
-    const pipeline = this.#redis.pipeline()
-      .sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs)
-      .sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat)
-    const replies = await this.#call(pipeline.exec())
-    const failed = replies?.find(([err]) => err)
-    if (failed) throw new SessionStoreUnavailableError(failed[0])
+    // The index entry goes first (commands on one connection run in order), so that no session ever
+    // exists without it; the two keys live in different hash slots, so they are two commands.
+    await this.#call(Promise.all([
+      this.#redis.sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs),
+      this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat)
+    ]))
   }
 
   async #patch (sessionId: string, before: Encoded, after: Encoded): Promise<void> {
