@@ -9,7 +9,7 @@ import sessionPlugin from './plugins/session.ts'
 import healthRoutes, { type Lifecycle } from './routes/health.ts'
 import pageRoutes from './routes/pages.ts'
 import sessionRoutes from './routes/sessions.ts'
-import { sendPage } from './views.ts'
+import { escapeHtml, sendPage } from './views.ts'
 
 export interface AppOptions {
   lifecycle?: Lifecycle
@@ -39,7 +39,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     if (status === 503) reply.header('retry-after', '1')
     const message = status >= 500 && status !== 503 ? 'Internal server error' : err.message
     reply.code(status)
-    return sendPage(request, reply, replica, { title: 'Error', text: message, html: `<p>${message.replace(/[<>&]/g, '')}</p>` })
+    return sendPage(request, reply, replica, { title: 'Error', text: message, html: `<p>${escapeHtml(message)}</p>` })
   })
   app.setNotFoundHandler((request, reply) => {
     reply.code(404)
