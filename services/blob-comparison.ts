@@ -2,6 +2,7 @@
 // connect-redis (8.x, the last line that works with ioredis), which keeps each session as one JSON string and
 // writes it back whole. Mounted under /blob on the same replicas, same Redis and same nginx; benchmark only.
 import fastifyCookie from '@fastify/cookie'
+import formbody from '@fastify/formbody'
 import fastifySession from '@fastify/session'
 import { RedisStore } from 'connect-redis'
 import type { FastifyPluginAsync } from 'fastify'
@@ -14,6 +15,7 @@ declare module 'fastify' {
 }
 
 const blobComparison: FastifyPluginAsync<{ config: SessionConfig, replicaName: string }> = async (app, { config }) => {
+  await app.register(formbody)
   await app.register(fastifyCookie)
   await app.register(fastifySession, {
     store: new RedisStore({ client: app.redis, prefix: 'blob:' }) as never,

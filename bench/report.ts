@@ -1,0 +1,67 @@
+// The benchmark's report: its shape (JSON) and its Markdown table.
+export interface Latency { p50: number, p90: number, p99: number, max: number }
+
+export interface Run {
+  scenario: string
+  requestsPerSecond: number
+  latency: Latency
+  requests: number
+  errors: number
+  unexpectedStatus: number
+  /** Commands clients sent to Redis per request (each a round trip); null when Redis was not reachable. */
+  redisCommandsPerRequest: number | null
+  /** Every command Redis counted per request, those run inside scripts included. */
+  redisCommands: Record<string, number>
+}
+
+export interface ScenarioResult {
+  scenario: string
+  what: string
+  requestsPerSecond: number
+  spread: number[]
+  latency: Latency
+  errors: number
+  redisCommandsPerRequest: number | null
+  redisCommands: Record<string, number>
+}
+
+interface Bytes { sessions: number, logins: number, usedMemoryPerSession: number, memoryUsageOfOne: number | null, memoryUsageOfIndex: number | null }
+interface Lost { visits: number, counted: number, lost: number }
+
+export interface Report {
+  date: string
+  host: string
+  cpus: number
+  cpuModel: string
+  settings: Record<string, unknown>
+  versions: Record<string, unknown>
+  runs: Run[]
+  scenarios: ScenarioResult[]
+  bytesPerSession: { ours: Bytes | null, blob: Bytes | null }
+  lostUpdates: { ours: Lost | null, blob: Lost | null }
+  failed: boolean
+  goals: Array<{ goal: string, value: number, holds: boolean | null }>
+}
+
+export function renderMarkdown (r: Report): string {
+  const rows = r.scenarios.map(s => `| ${s.scenario} | ${s.requestsPerSecond} | ${s.spread.join('–')} | ${s.latency.p50} | ${s.latency.p90} | ${s.latency.p99} | ${s.latency.max} | ${s.errors} | ${s.redisCommandsPerRequest ?? '–'} |`)
+  const b = r.bytesPerSession
+  const l = r.lostUpdates
+  const v = r.versions as { node: string, nginx: string, redis: string }
+  return `# Benchmark ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.host} (${r.cpus} CPUs)${r.failed ? ' — FAILED' : ''}
+
+${String(v.node)}, ${String(v.nginx)}, ${String(v.redis).split(' sha=')[0]}; settings: ${JSON.stringify(r.settings)}
+
+| scenario | req/s (median) | spread | p50 ms | p90 ms | p99 ms | max ms | errors | Redis cmds/req |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${rows.join('\n')}
+
+Bytes per session (used_memory over ${b.ours?.sessions ?? '–'} sessions, each of another user): this store ${b.ours?.usedMemoryPerSession ?? '–'} (MEMORY USAGE: session ${b.ours?.memoryUsageOfOne ?? '–'}, user index ${b.ours?.memoryUsageOfIndex ?? '–'}), whole-JSON store ${b.blob?.usedMemoryPerSession ?? '–'} (MEMORY USAGE ${b.blob?.memoryUsageOfOne ?? '–'}).
+
+Lost updates (one cookie, 50 connections, ${l.ours?.visits ?? '–'} visits): this store ${l.ours?.lost ?? '–'}, whole-JSON store ${l.blob?.lost ?? '–'} (${l.blob ? Math.round((l.blob.lost / l.blob.visits) * 100) : '–'} %).
+
+| goal | value | holds |
+| --- | ---: | --- |
+${r.goals.map(g => `| ${g.goal} | ${g.value} | ${g.holds === null ? '–' : g.holds ? 'yes' : 'no'} |`).join('\n')}
+`
+}
