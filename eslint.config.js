@@ -1,3 +1,3 @@
 import neostandard from 'neostandard'
 
-export default neostandard({ ts: true, ignores: ['dist/**', 'bench/results/**'] })
+export default neostandard({ ts: true, ignores: ['dist/**', 'bench/results/**', '.notes/**', '.run/**'] })

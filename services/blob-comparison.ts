@@ -8,12 +8,6 @@ import { RedisStore } from 'connect-redis'
 import type { FastifyPluginAsync } from 'fastify'
 import type { SessionConfig } from './config.ts'
 
-declare module 'fastify' {
-  interface Session {
-    visits?: number
-  }
-}
-
 const blobComparison: FastifyPluginAsync<{ config: SessionConfig, replicaName: string }> = async (app, { config }) => {
   await app.register(formbody)
   await app.register(fastifyCookie)

@@ -11,7 +11,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
-/** KEYS: session. ARGV: idle ms. Returns the fields (flat) after sliding the expiry, or nil when gone. */
+/**
+ * KEYS: session. ARGV: idle ms, and optionally a counter field to increment in the same round trip.
+ * Returns the fields (flat, the counter's new value last) after sliding the expiry, or nil when gone.
+ */
 export const LOAD = `${NOW}
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return false end
@@ -24,6 +27,10 @@ if deadline == nil or deadline <= now then
   return false
 end
 redis.call('PEXPIREAT', KEYS[1], math.min(now + tonumber(ARGV[1]), deadline))
+if ARGV[2] then
+  fields[#fields + 1] = ARGV[2]
+  fields[#fields + 1] = tostring(redis.call('HINCRBY', KEYS[1], ARGV[2], 1))
+end
 return fields
 `
 

@@ -45,12 +45,19 @@ type Encoded = Record<string, string>
 const kSnapshot = Symbol('session-store.snapshot')
 interface Tracked { [kSnapshot]?: Encoded }
 
+/** A request's wish that loading its session also count a visit (see `withIncrementOnLoad`). */
+export interface LoadIncrement {
+  field: string
+  /** Set once the load has carried the increment: the loaded session then holds the new value. */
+  applied: boolean
+}
+
 /** A deadline slack for index entries: the index entry is written just before its session, so it must outlive it. */
 const INDEX_SLACK_MS = 1000
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sessionLoad(key: string, idleMs: number): Result<string[] | null, Context>
+    sessionLoad(key: string, idleMs: number, increment?: string): Result<string[] | null, Context>
     sessionCreate(key: string, idleMs: number, maxAgeMs: number, ...fields: string[]): Result<number, Context>
     sessionPatch(key: string, setCount: number, ...fieldsThenDeletes: string[]): Result<number, Context>
     sessionIncrement(key: string, field: string, by: number): Result<number | null, Context>
@@ -107,6 +114,7 @@ export class RedisSessionStore {
   readonly #idleMs: number
   readonly #maxAgeMs: number
   readonly #userField: string
+  #incrementOnLoad: LoadIncrement | undefined
 
   constructor (redis: Redis, options: SessionStoreOptions) {
     this.#redis = redis
@@ -128,10 +136,16 @@ export class RedisSessionStore {
 
   // ---- the store's own API ---------------------------------------------------------------------------------
 
-  /** Reads a live session and slides its idle expiry, in one round trip. Null when absent or expired. */
-  async load (sessionId: string): Promise<SessionFields | null> {
+  /**
+   * Reads a live session and slides its idle expiry, in one round trip; with `increment`, also adds 1 to that
+   * counter field in the same script. Null when absent or expired.
+   */
+  async load (sessionId: string, increment?: string): Promise<SessionFields | null> {
     if (!SESSION_ID.test(sessionId)) return null
-    const flat = await this.#call(this.#redis.sessionLoad(this.key(sessionId), this.#idleMs))
+    const key = this.key(sessionId)
+    const flat = await this.#call(increment
+      ? this.#redis.sessionLoad(key, this.#idleMs, increment)
+      : this.#redis.sessionLoad(key, this.#idleMs))
     if (flat === null) return null
     const fields: SessionFields = {}
     for (let i = 0; i < flat.length; i += 2) {
@@ -216,7 +230,25 @@ export class RedisSessionStore {
 
   // `never`: @fastify/session types its callback with its Session class, which the plain fields become.
   get (sessionId: string, callback: (err: unknown, session?: never) => void): void {
-    this.load(sessionId).then(session => callback(null, session as never), callback)
+    const increment = this.#incrementOnLoad
+    this.#incrementOnLoad = undefined
+    if (increment) increment.applied = true
+    this.load(sessionId, increment?.field).then(session => callback(null, session as never), callback)
+  }
+
+  /**
+   * @fastify/session's `get` receives only an id, so a route cannot ask it to count a visit. It does call `get`
+   * synchronously from its onRequest hook, though: a hook registered just before it runs that hook inside `fn`,
+   * and a load started there carries the increment (one round trip instead of two). `applied` says whether it
+   * did; when it did not, the caller increments on its own.
+   */
+  withIncrementOnLoad (increment: LoadIncrement, fn: () => void): void {
+    this.#incrementOnLoad = increment
+    try {
+      fn()
+    } finally {
+      this.#incrementOnLoad = undefined
+    }
   }
 
   /**

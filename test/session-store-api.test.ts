@@ -48,6 +48,15 @@ t.test('the store API against a real Redis', async t => {
   await set(ID_A, first) // unchanged since its last save
   t.same(await store.load(ID_A), { user: 'erin', cart: ['apple', 'pear'], theme: 'dark' }, 'a save with no change writes nothing')
 
+  const get = async (id: string) => await new Promise<unknown>((resolve, reject) =>
+    store.get(id, (err, session) => (err ? reject(err) : resolve(session))))
+  const increment = { field: 'visits', applied: false }
+  let loading: Promise<unknown> = Promise.resolve()
+  store.withIncrementOnLoad(increment, () => { loading = get(ID_A) })
+  t.match(await loading, { visits: 1 }, 'a load started inside withIncrementOnLoad counts the visit in the same script')
+  t.equal(increment.applied, true)
+  t.match(await get(ID_A), { visits: 1 }, 'a load outside it does not')
+
   t.equal(await store.increment(ID_B, 'visits'), null, 'no increment on a missing session')
   t.equal(await redis.exists(`sess:{${ID_B}}`), 0, 'and the session is not resurrected')
   t.equal(await store.load('../../etc'), null, 'an id of another format never becomes a key')

@@ -4,17 +4,25 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import fp from 'fastify-plugin'
 import type { SessionConfig } from '../config.ts'
-import { RedisSessionStore } from '../session-store.ts'
+import { type LoadIncrement, RedisSessionStore } from '../session-store.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     sessions: RedisSessionStore
+  }
+  interface FastifyContextConfig {
+    /** A counter field this route adds 1 to: counted while the session loads, in the same round trip. */
+    sessionIncrement?: string
+  }
+  interface FastifyRequest {
+    sessionIncrement: LoadIncrement | null
   }
   interface Session {
     user?: string
     /** The user agent that logged in, and the replica that served the login: shown on /sessions. */
     ua?: string
     via?: string
+    visits?: number
     theme?: 'light' | 'dark'
     language?: string
   }
@@ -30,6 +38,15 @@ export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, 
   app.decorate('sessions', store)
 
   await app.register(fastifyCookie)
+  // Runs just before @fastify/session's own hook, which then loads the session inside `withIncrementOnLoad`.
+  app.decorateRequest('sessionIncrement', null)
+  app.addHook('onRequest', (request, _reply, done) => {
+    const field = request.routeOptions.config.sessionIncrement
+    if (!field) return done()
+    const increment = { field, applied: false }
+    request.sessionIncrement = increment
+    store.withIncrementOnLoad(increment, done)
+  })
   await app.register(fastifySession, {
     store,
     secret: config.secrets,
