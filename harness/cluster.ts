@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Nginx } from './nginx.ts'
 import { freePort } from './ports.ts'
-import type { LineListener } from './processes.ts'
+import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer } from './redis-server.ts'
 import { Replica } from './replicas.ts'
 
@@ -102,6 +102,7 @@ export class Cluster {
       TRUST_PROXY: '127.0.0.1',
       LOGIN_RATE_LIMIT: '0',
       SHUTDOWN_GRACE: '10s',
+      SHUTDOWN_DRAIN: '1s',
       ...this.#options.env,
       SESSION_SECRET: this.secret,
       REDIS_URL: this.redisUrl
@@ -119,27 +120,21 @@ export class Cluster {
     return replica
   }
 
-  /** Stops nginx sending new requests to a replica, and waits until no connection of nginx's reaches it. */
-  async drain (replica: Replica): Promise<void> {
-    await this.nginx.setUpstreams(this.nginx.upstreams.map(u => (u.port === replica.port ? { ...u, down: true } : u)))
-  }
-
-  async undrain (replica: Replica): Promise<void> {
-    await this.nginx.setUpstreams(this.nginx.upstreams.map(u => (u.port === replica.port ? { ...u, down: false } : u)))
-  }
-
   /**
-   * Restarts every replica in turn without failing a request: drain it from nginx, stop it gracefully,
-   * start it again, wait until it is live, put it back.
+   * Restarts every replica in turn without failing a request. Nothing is changed in nginx: each replica drains
+   * itself (its answers close their connections, see services/server.ts), and once its listener is closed nginx
+   * sends what would have gone to it to the others. The next one is stopped only once nginx uses this one
+   * again (it rests a replica that refused a connection for fail_timeout): otherwise all could be resting at once.
    */
   async rollingRestart (onStep: (message: string) => void = () => {}): Promise<void> {
     for (const replica of this.replicas) {
-      onStep(`draining ${replica.name}`)
-      await this.drain(replica)
       onStep(`restarting ${replica.name} (pid ${replica.pid})`)
       await replica.restart()
-      await this.undrain(replica)
-      onStep(`${replica.name} is back (pid ${replica.pid})`)
+      await pollUntil(`nginx to send requests to ${replica.name} again`, async () => {
+        const res = await fetch(`${this.url}/health/live`)
+        return res.headers.get('x-served-by') === replica.name ? true : undefined
+      }, 15_000, 100)
+      onStep(`${replica.name} is back in rotation (pid ${replica.pid})`)
     }
   }
 

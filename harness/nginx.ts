@@ -1,7 +1,7 @@
 // A real nginx on loopback, configured from loadbalancer/nginx.conf.template. Every config it is given is
-// checked with `nginx -t` first; upstream changes are applied by a graceful reload.
+// checked with `nginx -t` first.
 import { execFile } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, watch, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readSync, statSync, watch, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { renderLoadBalancer, renderLocalMain, type Upstream } from '../loadbalancer/render.ts'
@@ -50,27 +50,12 @@ function tailLines (path: string, onLine: (line: string) => void): () => void {
   return () => watcher.close()
 }
 
-/** PIDs of a process's children, from /proc (nginx's workers). */
-function childPids (parent: number): number[] {
-  const pids: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === parent) pids.push(Number(entry))
-    } catch {}
-  }
-  return pids
-}
-
 export class Nginx {
   readonly port: number
   readonly dir: string
   readonly mainConfig: string
   readonly #includeFile: string
   readonly #options: NginxOptions
-  upstreams: Upstream[]
   process!: ManagedProcess
   #stopTail = () => {}
 
@@ -80,7 +65,6 @@ export class Nginx {
     this.mainConfig = join(options.dir, 'nginx.conf')
     this.#includeFile = join(options.dir, 'loadbalancer.conf')
     this.#options = options
-    this.upstreams = options.upstreams
   }
 
   static async start (options: NginxOptions): Promise<Nginx> {
@@ -120,21 +104,6 @@ export class Nginx {
     }))
     writeFileSync(this.mainConfig, renderLocalMain(this.dir, this.#includeFile, this.#options.workerProcesses ?? 1))
     await testNginxConfig(this.mainConfig)
-  }
-
-  /**
-   * Applies a new upstream list and returns once the old workers have exited: from then on no connection
-   * from nginx reaches a replica marked down (what a drain needs before the replica is stopped).
-   */
-  async setUpstreams (upstreams: Upstream[]): Promise<void> {
-    await this.#writeConfig(upstreams)
-    this.upstreams = upstreams
-    const oldWorkers = childPids(this.process.pid)
-    this.process.signal('SIGHUP')
-    await pollUntil('nginx to reload', async () => {
-      const workers = childPids(this.process.pid)
-      return workers.length > 0 && !workers.some(pid => oldWorkers.includes(pid)) ? true : undefined
-    }, 30_000, 20)
   }
 
   /** Graceful stop (SIGQUIT: finish in-flight requests), then SIGKILL if it takes too long. */

@@ -1,5 +1,5 @@
 // One replica: the real server entry point as its own Node process on a loopback port.
-import { type LineListener, ManagedProcess, pollUntil } from './processes.ts'
+import { type Exit, type LineListener, ManagedProcess, pollUntil } from './processes.ts'
 import { SERVER_ENTRY } from './paths.ts'
 
 export interface ReplicaOptions {
@@ -58,8 +58,8 @@ export class Replica {
   }
 
   /** Graceful stop: SIGTERM, the replica finishes what it has and exits within its grace time. */
-  async stop (graceMs = 15_000): Promise<void> {
-    await this.process.stop(graceMs)
+  async stop (graceMs = 15_000): Promise<Exit> {
+    return await this.process.stop(graceMs)
   }
 
   /** A crash: SIGKILL. */

@@ -9,8 +9,6 @@ export const TEMPLATE_PATH = join(PROJECT_ROOT, 'loadbalancer', 'nginx.conf.temp
 export interface Upstream {
   host: string
   port: number
-  /** Taken out of rotation: nginx sends it nothing new (a replica being drained). */
-  down?: boolean
 }
 
 export interface LoadBalancerVars {
@@ -23,7 +21,7 @@ export interface LoadBalancerVars {
 
 export function upstreamLines (upstreams: Upstream[]): string {
   return upstreams
-    .map(u => `server ${u.host}:${u.port} max_fails=1 fail_timeout=5s${u.down ? ' down' : ''};`)
+    .map(u => `server ${u.host}:${u.port} max_fails=1 fail_timeout=5s;`)
     .join('\n    ')
 }
 

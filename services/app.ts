@@ -33,6 +33,14 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   const replica = config.replicaName
   const lifecycle = options.lifecycle ?? { closing: false }
 
+  // While the replica drains, every answer closes its connection: nginx learns from the answer itself not to
+  // reuse it, instead of finding out by sending the next request (perhaps a POST) into a socket being closed.
+  // onSend, not onRequest: requests already in hand when the signal came close theirs too.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (lifecycle.closing) reply.header('connection', 'close')
+    done(null, payload)
+  })
+
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     const status = err.statusCode ?? 500
     if (status >= 500) request.log.error({ err }, 'request failed')

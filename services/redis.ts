@@ -15,9 +15,13 @@ export function redisOptions (config: RedisConfig, connectionName: string): Redi
     password: config.password ?? (url.password ? decodeURIComponent(url.password) : undefined),
     db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0,
     tls,
-    // A command waits at most this long, queued or sent; the default would queue it for over a minute.
+    // A command waits at most this long for its answer; the default would wait for over a minute.
     commandTimeout: config.commandTimeoutMs,
-    maxRetriesPerRequest: 1,
+    // While disconnected, fail at once instead of queueing, and never resend what was in flight when a
+    // connection dropped: a request that was answered 503 must not count a visit later, when Redis is back.
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
     connectTimeout: 2000,
     // Reconnect quickly and keep trying forever: recovery needs no restart.
     retryStrategy: (times) => Math.min(times * 100, 1000),
@@ -36,7 +40,7 @@ export function redisOptions (config: RedisConfig, connectionName: string): Redi
   }
 }
 
-/** Connects without waiting: the first commands queue (bounded by commandTimeout) until it is ready. */
+/** Connects in the background; commands fail fast (503) until the connection is ready. */
 export function createRedis (config: RedisConfig, connectionName: string, log: Pick<Console, 'info' | 'error'>): Redis {
   const redis = new Redis(redisOptions(config, connectionName))
   let down = false

@@ -1,0 +1,205 @@
+// Failure under load, on the real topology: replicas killed, hung and restarted, Redis stopped and crashed.
+// What a user must never see: a failed GET, a lost session, a visit count that goes back.
+import http from 'node:http'
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { Browser, visitsOf } from '../harness/client.ts'
+import { pollUntil } from '../harness/processes.ts'
+import { startCluster } from './helpers/cluster.ts'
+import { AccessLog, UserLoad } from './helpers/load.ts'
+
+const addressOf = (replica: { port: number }) => `127.0.0.1:${replica.port}`
+
+t.test('a replica killed under load: no GET fails, no POST is replayed, no session or visit is lost', async t => {
+  const log = new AccessLog()
+  const cluster = await startCluster(t, { onLine: log.collect })
+  const load = await UserLoad.login(cluster.url, { visitors: 12, posters: 4 })
+  load.start()
+  await load.waitFor(300)
+  const victim = cluster.replica('replica-2')
+  await victim.kill()
+  const killedAt = load.count()
+  await load.waitFor(600)
+  await load.stop()
+
+  const lines = await log.lines(load.outcomes)
+  t.same(load.failures.filter(f => f.method === 'GET'), [], 'every GET answered 200')
+  const failedPosts = load.failures.filter(f => f.method === 'POST')
+  t.ok(failedPosts.every(f => f.status === 502), 'a POST that fails is a 502 from nginx')
+  t.ok(failedPosts.length <= 4, 'only POSTs already inside the killed replica fail (at most one per poster)')
+  for (const post of failedPosts) {
+    t.same(log.byId.get(post.requestId!)?.upstreams, [addressOf(victim)], 'nginx did not replay a POST it had sent')
+  }
+  t.same(load.regressions, [], 'no session lost, no count went back')
+  // A visit the dead replica had already counted in Redis is counted again when nginx retries the GET.
+  const retried = lines.filter(l => l.upstreams.length > 1).length
+  t.ok(load.extraCounts <= retried, `extra counts (${load.extraCounts}) only from retried requests (${retried})`)
+  t.notOk(load.outcomes.slice(killedAt + 50).some(o => o.servedBy === 'replica-2'), 'the dead replica serves nothing')
+  t.comment(`SIGKILL under load: ${load.count()} requests (${load.count('POST')} POSTs), ` +
+    `${load.failures.length} failed (${failedPosts.length} POST 502), ${retried} retried by nginx, ${load.extraCounts} extra visit counts`)
+})
+
+t.test('a POST refused by a dead replica is sent to another and succeeds', async t => {
+  const log = new AccessLog()
+  const cluster = await startCluster(t, { onLine: log.collect })
+  const user = new Browser(cluster.url)
+  await user.login('dave')
+  const victim = cluster.replica('replica-3')
+  await victim.kill()
+  // Round robin: of three POSTs in a row, one is sent to the dead replica first.
+  const answers = []
+  for (const theme of ['dark', 'light', 'dark']) answers.push(await user.post('/preferences', { theme }))
+  t.same(answers.map(a => a.status), [302, 302, 302], 'all three POSTs succeeded')
+  const lines = await log.lines(answers.map(a => ({ method: 'POST', status: a.status, requestId: a.headers.get('x-request-id'), servedBy: a.servedBy, ms: 0 })))
+  const refused = lines.find(l => l.upstreams[0] === addressOf(victim))
+  t.ok(refused, 'one POST was first sent to the dead replica')
+  t.equal(refused?.upstreams.length, 2, 'and then to a live one')
+  t.equal((await user.get('/preferences')).text, 'theme=dark language=en\n', 'the last preference stuck')
+})
+
+t.test('a rolling restart under load fails nothing, POSTs included', async t => {
+  const log = new AccessLog()
+  const cluster = await startCluster(t, { onLine: log.collect })
+  const load = await UserLoad.login(cluster.url, { visitors: 8, posters: 4 })
+  const pidsBefore = cluster.replicas.map(r => r.pid)
+  load.start()
+  await load.waitFor(200)
+  const started = performance.now()
+  await cluster.rollingRestart()
+  const restartMs = performance.now() - started
+  const during = load.count()
+  await load.waitFor(300)
+  await load.stop()
+
+  t.same(load.failures.map(f => ({ ...f, line: log.byId.get(f.requestId ?? '') })), [], 'no request failed')
+  t.same(load.regressions, [], 'no session lost')
+  t.equal(load.extraCounts, 0, 'every visit counted exactly once')
+  t.ok(cluster.replicas.every((r, i) => r.pid !== pidsBefore[i]), 'every replica is a new process')
+  const servedAfter = new Set(load.outcomes.slice(during).map(o => o.servedBy))
+  t.same([...servedAfter].sort(), ['replica-1', 'replica-2', 'replica-3'], 'all three serve after the restart')
+  // Requests sent to a replica whose listener had closed were refused and retried by nginx: never sent, so safe.
+  const retried = (await log.lines(load.outcomes)).filter(l => l.upstreams.length > 1).length
+  t.comment(`rolling restart of 3 replicas in ${Math.round(restartMs)} ms under load: ${load.count()} requests ` +
+    `(${load.count('POST')} POSTs), ${load.failures.length} failed, ${retried} moved to another replica by nginx`)
+})
+
+t.test('SIGTERM: no new connections, readiness 503, work in hand finished, Redis let go, a clean exit', async t => {
+  // A slow Redis (paused below) must not turn the request in hand into a 503 here.
+  const cluster = await startCluster(t, { replicas: 1, env: { SHUTDOWN_DRAIN: '5s', REDIS_COMMAND_TIMEOUT: '3s', LOG_LEVEL: 'info' } })
+  const replica = cluster.replicas[0]!
+  const user = new Browser(replica.url)
+  await user.login('erin')
+  const redis = new Redis(cluster.redisUrl)
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => { redis.disconnect(); agent.destroy() })
+  // Readiness over one kept-alive connection, as a balancer polling it would.
+  const ready = async () => await new Promise<{ status?: number, body: string }>((resolve, reject) => {
+    http.get(`${replica.url}/health/ready`, { agent }, res => {
+      let body = ''
+      res.on('data', chunk => { body += chunk })
+      res.on('end', () => resolve({ status: res.statusCode, body }))
+    }).on('error', reject)
+  })
+  t.equal((await ready()).status, 200)
+  const clients = async () => (await redis.client('LIST') as string).match(/name=replica-1 /g)?.length ?? 0
+  t.equal(await clients(), 1, 'the replica holds one Redis connection')
+
+  // A visit held inside Redis (writes paused): work in hand when the signal comes.
+  await redis.call('CLIENT', 'PAUSE', '1500', 'WRITE')
+  const visit = user.get('/')
+  await pollUntil('the visit to wait inside Redis', async () =>
+    /name=replica-1 .*flags=b/.test(await redis.client('LIST') as string) ? true : undefined, 2000, 10)
+  const started = performance.now()
+  const exited = replica.process.stop(10_000)
+  await replica.process.waitForLine(/shutting down/, 2000)
+  await t.rejects(fetch(`${replica.url}/health/live`), 'new connections are refused at once')
+  t.same(await ready(), { status: 503, body: 'shutting down\n' }, 'readiness says it is going away')
+  const answer = await visit
+  t.equal(answer.text, 'Logged in as erin. Visits: 1\n', 'the visit in hand was finished')
+  t.equal(answer.headers.get('connection'), 'close', 'its connection closed with the answer')
+  t.same(await exited, { code: 0, signal: null }, 'it exited by itself, cleanly')
+  const ms = performance.now() - started
+  t.ok(ms < 5000, `it left once its last connection was done (${Math.round(ms)} ms), before the drain time`)
+  t.equal(await clients(), 0, 'its Redis connection is closed')
+})
+
+t.test('a hung replica (SIGSTOP): nginx gives up on it in time, GETs succeed elsewhere, it serves again once resumed', async t => {
+  const log = new AccessLog()
+  const cluster = await startCluster(t, { onLine: log.collect })
+  const load = await UserLoad.login(cluster.url, { visitors: 8 })
+  load.start()
+  await load.waitFor(100)
+  const victim = cluster.replica('replica-2')
+  victim.pause()
+  // Until nginx has timed out on the hung replica at least once and sent the request elsewhere.
+  await pollUntil('a request retried away from the hung replica', async () =>
+    [...log.byId.values()].some(l => l.upstreams.length > 1 && l.upstreams[0] === addressOf(victim)) ? true : undefined, 15_000)
+  victim.resume()
+  const resumedAt = load.count()
+  await pollUntil('the resumed replica to serve again', async () =>
+    load.outcomes.slice(resumedAt).some(o => o.servedBy === 'replica-2') ? true : undefined, 15_000)
+  await load.stop()
+
+  t.same(load.failures, [], 'every GET answered 200')
+  t.same(load.regressions, [], 'no session lost')
+  const slowest = Math.max(...load.outcomes.map(o => o.ms))
+  // proxy_read_timeout is 3 s: no user waits much longer than that.
+  t.ok(slowest < 4500, `the slowest answer took ${Math.round(slowest)} ms`)
+  const lines = await log.lines(load.outcomes)
+  const retried = lines.filter(l => l.upstreams.length > 1).length
+  // A request nginx gave up on is still in the hung replica's socket, and is counted when it resumes.
+  t.ok(load.extraCounts <= retried, `extra counts (${load.extraCounts}) only from retried requests (${retried})`)
+  t.comment(`SIGSTOP: ${load.count()} requests, 0 failed, ${retried} retried after the 3 s read timeout, slowest ${Math.round(slowest)} ms`)
+})
+
+t.test('Redis down: a clear 503 within a second, session-free pages still work, then recovery by itself', async t => {
+  const cluster = await startCluster(t)
+  const user = new Browser(cluster.url)
+  await user.login('frank')
+  t.equal(visitsOf((await user.get('/')).text), 1)
+  const pids = cluster.replicas.map(r => r.pid)
+
+  await cluster.redis!.stop()
+  let slowest = 0
+  for (let i = 0; i < 6; i++) {
+    const started = performance.now()
+    const res = await user.get('/')
+    slowest = Math.max(slowest, performance.now() - started)
+    t.equal(res.status, 503, `visit answered 503 by ${res.servedBy}`)
+    t.equal(res.headers.get('retry-after'), '1')
+    t.match(res.text, /session store is unavailable/)
+    t.match(res.servedBy, /^replica-\d$/, 'the replica\'s own answer, not nginx\'s 502')
+  }
+  t.ok(slowest < 1000, `the slowest 503 took ${Math.round(slowest)} ms`)
+  t.equal((await new Browser(cluster.url).post('/login', { username: 'gina' })).status, 503, 'a login fails as clearly')
+  t.equal((await new Browser(cluster.url).get('/')).text, 'You are not logged in\n', 'a page without a session still works')
+  t.equal((await fetch(`${cluster.replicas[0]!.url}/health/ready`)).status, 503, 'readiness is 503')
+
+  await cluster.redis!.restart()
+  const back = performance.now()
+  const res = await pollUntil('visits to work again', async () => {
+    const res = await user.get('/')
+    return res.status === 200 ? res : undefined
+  }, 10_000, 20)
+  t.equal(res.text, 'Logged in as frank. Visits: 2\n', 'the session Redis kept is valid and the count goes on')
+  t.same(cluster.replicas.map(r => r.pid), pids, 'no replica was restarted')
+  t.comment(`Redis stopped: slowest 503 ${Math.round(slowest)} ms; service back ${Math.round(performance.now() - back)} ms after Redis`)
+})
+
+t.test('Redis crashes (SIGKILL) and restarts from its append-only file: every acknowledged login survives', async t => {
+  const cluster = await startCluster(t)
+  const users = Array.from({ length: 50 }, () => new Browser(cluster.url))
+  await Promise.all(users.map(async (user, i) => {
+    await user.login(`aof-${i}`)
+    t.equal(visitsOf((await user.get('/')).text), 1)
+  }))
+  // Straight after the last answer: Redis writes the append-only file before it replies, and the OS keeps what
+  // a killed process wrote.
+  await cluster.redis!.kill()
+  await cluster.redis!.restart()
+  const counts = await pollUntil('the replicas to reconnect', async () => {
+    const answers = await Promise.all(users.map(async user => await user.get('/')))
+    return answers.every(a => a.status === 200) ? answers.map(a => visitsOf(a.text)) : undefined
+  }, 10_000)
+  t.same(counts, users.map(() => 2), 'all 50 sessions kept, with their counts')
+})

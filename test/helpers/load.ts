@@ -1,0 +1,146 @@
+// A bounded load of logged-in users for the failure tests. Each user visits / in a loop and checks that its
+// visit counter only ever goes up; POST users save a preference in a loop. Every answer is recorded with the
+// request id nginx gave it, so a test can look up in nginx's access log which replicas a request went to.
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+
+export interface Outcome {
+  method: 'GET' | 'POST'
+  /** HTTP status, or 0 when the request itself failed (connection error). */
+  status: number
+  requestId: string | null
+  servedBy: string | null
+  ms: number
+}
+
+export interface LoadOptions {
+  /** Users that visit / in a loop. */
+  visitors: number
+  /** Users that POST /preferences in a loop. */
+  posters?: number
+}
+
+export class UserLoad {
+  readonly outcomes: Outcome[] = []
+  /** Visits counted that no answer showed: a visit counted by a replica that died or hung before answering. */
+  extraCounts = 0
+  /** Answers whose count was not above the previous one: a lost session or a lost increment. */
+  readonly regressions: string[] = []
+  readonly #visitors: Browser[]
+  readonly #posters: Browser[]
+  readonly #lastCount = new Map<Browser, number>()
+  #running = false
+  #loops: Array<Promise<void>> = []
+
+  private constructor (visitors: Browser[], posters: Browser[]) {
+    this.#visitors = visitors
+    this.#posters = posters
+  }
+
+  /** Logs every user in (on any replica). */
+  static async login (url: string, options: LoadOptions): Promise<UserLoad> {
+    const make = async (role: string, i: number) => {
+      const browser = new Browser(url)
+      await browser.login(`${role}-${i}`)
+      return browser
+    }
+    const visitors = await Promise.all(Array.from({ length: options.visitors }, async (_, i) => await make('visitor', i)))
+    const posters = await Promise.all(Array.from({ length: options.posters ?? 0 }, async (_, i) => await make('poster', i)))
+    return new UserLoad(visitors, posters)
+  }
+
+  get failures (): Outcome[] {
+    return this.outcomes.filter(o => o.status !== 200 && o.status !== 302)
+  }
+
+  count (method?: 'GET' | 'POST'): number {
+    return method ? this.outcomes.filter(o => o.method === method).length : this.outcomes.length
+  }
+
+  start (): void {
+    this.#running = true
+    this.#loops = [
+      ...this.#visitors.map(async user => { while (this.#running) await this.#visit(user) }),
+      ...this.#posters.map(async (user, i) => {
+        for (let n = i; this.#running; n++) await this.#post(user, n % 2 === 0 ? 'dark' : 'light')
+      })
+    ]
+  }
+
+  /** Resolves once `more` further answers have come in; a deadline keeps a stuck load from hanging the test. */
+  async waitFor (more: number, timeoutMs = 20_000): Promise<void> {
+    const target = this.outcomes.length + more
+    await pollUntil(`${more} more answers under load`, async () => (this.outcomes.length >= target ? true : undefined), timeoutMs, 20)
+  }
+
+  async stop (): Promise<void> {
+    this.#running = false
+    await Promise.all(this.#loops)
+  }
+
+  /** Every user's count, as the site shows it now. */
+  async finalCounts (): Promise<number[]> {
+    return await Promise.all(this.#visitors.map(async user => visitsOf((await user.get('/whoami')).text) ?? -1))
+  }
+
+  async #visit (user: Browser): Promise<void> {
+    const outcome = await this.#send('GET', user, async () => await user.get('/'))
+    if (outcome?.status !== 200) return
+    const count = visitsOf(outcome.text)
+    const last = this.#lastCount.get(user) ?? 0
+    if (count === null || count <= last) {
+      this.regressions.push(`${outcome.servedBy} answered ${count === null ? 'not logged in' : `visits ${count}`} after ${last}`)
+      return
+    }
+    this.extraCounts += count - last - 1
+    this.#lastCount.set(user, count)
+  }
+
+  async #post (user: Browser, theme: string): Promise<void> {
+    await this.#send('POST', user, async () => await user.post('/preferences', { theme }))
+  }
+
+  async #send (method: 'GET' | 'POST', user: Browser, send: () => ReturnType<Browser['get']>) {
+    const started = performance.now()
+    try {
+      const res = await send()
+      this.outcomes.push({ method, status: res.status, requestId: res.headers.get('x-request-id'), servedBy: res.servedBy, ms: performance.now() - started })
+      return res
+    } catch {
+      this.outcomes.push({ method, status: 0, requestId: null, servedBy: null, ms: performance.now() - started })
+      return undefined
+    }
+  }
+}
+
+/** One line of nginx's access log (loadbalancer/nginx.conf.template, log_format upstreams). */
+export interface AccessLine {
+  requestId: string
+  method: string
+  status: number
+  /** Every replica address nginx tried, in order. */
+  upstreams: string[]
+}
+
+export function parseAccessLine (line: string): AccessLine | undefined {
+  const match = /^\S+ (\S+) "(\S+) [^"]*" (\d+) upstream=(.*?) upstream_status=/.exec(line)
+  if (!match) return undefined
+  return { requestId: match[1]!, method: match[2]!, status: Number(match[3]), upstreams: match[4]!.split(/, | : /) }
+}
+
+/** Collects nginx's access log lines by request id (pass `collect` as the cluster's onLine). */
+export class AccessLog {
+  readonly byId = new Map<string, AccessLine>()
+  readonly collect = (source: string, line: string) => {
+    if (source !== 'nginx') return
+    const parsed = parseAccessLine(line)
+    if (parsed) this.byId.set(parsed.requestId, parsed)
+  }
+
+  /** Waits until nginx has logged every given request (it writes the line after answering). */
+  async lines (outcomes: Outcome[]): Promise<AccessLine[]> {
+    const ids = outcomes.map(o => o.requestId).filter((id): id is string => id !== null)
+    await pollUntil('nginx to log every request', async () => (ids.every(id => this.byId.has(id)) ? true : undefined), 5000, 20)
+    return ids.map(id => this.byId.get(id)!)
+  }
+}
