@@ -23,6 +23,12 @@ export interface SessionConfig {
   maxAgeMs: number
   keyPrefix: string
   cookieName: string
+  /**
+   * Logins and logouts are answered only once this many Redis replicas have them (WAIT), so that a failover
+   * cannot lose or undo them; 0 answers as soon as the primary has them.
+   */
+  waitReplicas: number
+  waitTimeoutMs: number
 }
 
 export interface Config {
@@ -124,6 +130,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const idleTtlMs = parseDuration('SESSION_IDLE_TTL', env.SESSION_IDLE_TTL ?? '30m')
   const maxAgeMs = parseDuration('SESSION_MAX_AGE', env.SESSION_MAX_AGE ?? '12h')
   if (maxAgeMs < idleTtlMs) throw new ConfigError('SESSION_MAX_AGE must not be shorter than SESSION_IDLE_TTL')
+  const commandTimeoutMs = parseDuration('REDIS_COMMAND_TIMEOUT', env.REDIS_COMMAND_TIMEOUT ?? '500ms')
+  const waitTimeoutMs = parseDuration('SESSION_WAIT_TIMEOUT', env.SESSION_WAIT_TIMEOUT ?? '250ms')
+  if (waitTimeoutMs >= commandTimeoutMs) throw new ConfigError('SESSION_WAIT_TIMEOUT must be shorter than REDIS_COMMAND_TIMEOUT')
 
   return {
     replicaName: env.REPLICA_NAME ?? hostname(),
@@ -141,13 +150,15 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       idleTtlMs,
       maxAgeMs,
       keyPrefix: env.SESSION_KEY_PREFIX ?? 'sess:',
-      cookieName: env.SESSION_COOKIE_NAME ?? 'sid'
+      cookieName: env.SESSION_COOKIE_NAME ?? 'sid',
+      waitReplicas: integer('SESSION_WAIT_REPLICAS', env.SESSION_WAIT_REPLICAS ?? '0', 0, 16),
+      waitTimeoutMs
     },
     redis: {
       url: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       sentinels: parseSentinels(env.REDIS_SENTINELS ?? ''),
       sentinelName: env.REDIS_SENTINEL_NAME ?? 'mymaster',
-      commandTimeoutMs: parseDuration('REDIS_COMMAND_TIMEOUT', env.REDIS_COMMAND_TIMEOUT ?? '500ms'),
+      commandTimeoutMs,
       tlsCaFile: env.REDIS_TLS_CA_FILE || undefined,
       password: fromEnvOrFile(env, 'REDIS_PASSWORD') || undefined
     }

@@ -15,6 +15,9 @@ export interface SessionStoreOptions {
   maxAgeMs: number
   /** The session field naming its user; sessions that have it are listed in that user's index. */
   userField?: string
+  /** Creating and ending sessions succeed only once this many replicas have the change (Redis WAIT). */
+  waitReplicas?: number
+  waitTimeoutMs?: number
 }
 
 export type SessionFields = Record<string, unknown>
@@ -114,6 +117,8 @@ export class RedisSessionStore {
   readonly #idleMs: number
   readonly #maxAgeMs: number
   readonly #userField: string
+  readonly #waitReplicas: number
+  readonly #waitTimeoutMs: number
   #incrementOnLoad: LoadIncrement | undefined
 
   constructor (redis: Redis, options: SessionStoreOptions) {
@@ -122,6 +127,8 @@ export class RedisSessionStore {
     this.#idleMs = options.idleTtlMs
     this.#maxAgeMs = options.maxAgeMs
     this.#userField = options.userField ?? 'user'
+    this.#waitReplicas = options.waitReplicas ?? 0
+    this.#waitTimeoutMs = options.waitTimeoutMs ?? 250
     defineSessionCommands(redis)
   }
 
@@ -223,6 +230,7 @@ export class RedisSessionStore {
     // One key per command: sessions live in different hash slots.
     const deleted = await this.#call(Promise.all(ids.map(async id => await this.#redis.del(this.key(id)))))
     if (ids.length > 0) await this.#call(this.#redis.zrem(indexKey, ...ids))
+    await this.#replicated()
     return deleted.filter(n => n === 1).length
   }
 
@@ -277,14 +285,15 @@ export class RedisSessionStore {
     const user = fields[this.#userField]
     if (user === undefined) {
       await this.#call(this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat))
-      return
+    } else {
+      // The index entry goes first (commands on one connection run in order), so that no session ever
+      // exists without it; the two keys live in different hash slots, so they are two commands.
+      await this.#call(Promise.all([
+        this.#redis.sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs),
+        this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat)
+      ]))
     }
-    // The index entry goes first (commands on one connection run in order), so that no session ever
-    // exists without it; the two keys live in different hash slots, so they are two commands.
-    await this.#call(Promise.all([
-      this.#redis.sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs),
-      this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat)
-    ]))
+    await this.#replicated()
   }
 
   async #patch (sessionId: string, before: Encoded, after: Encoded): Promise<void> {
@@ -304,6 +313,19 @@ export class RedisSessionStore {
     if (!SESSION_ID.test(sessionId)) return
     const user = await this.#call(this.#redis.sessionDestroy(this.key(sessionId), this.#userField))
     if (user !== null) await this.#call(this.#redis.zrem(this.userIndexKey(decode(user) as string), sessionId))
+    await this.#replicated()
+  }
+
+  /**
+   * Redis replicates asynchronously: a failover right after a login could lose the session, or bring back one
+   * just ended. WAIT holds the answer until enough replicas have everything this connection wrote.
+   */
+  async #replicated (): Promise<void> {
+    if (this.#waitReplicas === 0) return
+    const acknowledged = await this.#call(this.#redis.wait(this.#waitReplicas, this.#waitTimeoutMs))
+    if (acknowledged < this.#waitReplicas) {
+      throw new SessionStoreUnavailableError(new Error(`${acknowledged} of ${this.#waitReplicas} Redis replicas acknowledged the write`))
+    }
   }
 
   async #call<T> (pending: Promise<T>): Promise<T> {

@@ -33,7 +33,9 @@ export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, 
     prefix: config.keyPrefix,
     idleTtlMs: config.idleTtlMs,
     maxAgeMs: config.maxAgeMs,
-    userField: 'user'
+    userField: 'user',
+    waitReplicas: config.waitReplicas,
+    waitTimeoutMs: config.waitTimeoutMs
   })
   app.decorate('sessions', store)
 

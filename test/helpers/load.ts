@@ -24,8 +24,10 @@ export class UserLoad {
   readonly outcomes: Outcome[] = []
   /** Visits counted that no answer showed: a visit counted by a replica that died or hung before answering. */
   extraCounts = 0
-  /** Answers whose count was not above the previous one: a lost session or a lost increment. */
-  readonly regressions: string[] = []
+  /** Answers that said "not logged in" to a logged-in user. */
+  readonly lostSessions: string[] = []
+  /** Answers whose count was not above the previous one: a visit that was counted, then lost. */
+  readonly countsWentBack: string[] = []
   readonly #visitors: Browser[]
   readonly #posters: Browser[]
   readonly #lastCount = new Map<Browser, number>()
@@ -88,8 +90,12 @@ export class UserLoad {
     if (outcome?.status !== 200) return
     const count = visitsOf(outcome.text)
     const last = this.#lastCount.get(user) ?? 0
-    if (count === null || count <= last) {
-      this.regressions.push(`${outcome.servedBy} answered ${count === null ? 'not logged in' : `visits ${count}`} after ${last}`)
+    if (count === null) {
+      this.lostSessions.push(`${outcome.servedBy} answered "${outcome.text.trim()}" after ${last} visits`)
+      return
+    }
+    if (count <= last) {
+      this.countsWentBack.push(`${outcome.servedBy} answered visits ${count} after ${last}`)
       return
     }
     this.extraCounts += count - last - 1
