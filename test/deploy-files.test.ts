@@ -44,6 +44,23 @@ t.test('docker-compose.yml parses and describes the topology', async t => {
   t.ok(redis.healthcheck && nginx.healthcheck, 'health checks')
 })
 
+t.test('the sentinel profile adds a Redis replica and three Sentinels, and the app follows them', async t => {
+  const compose = findBinary('docker-compose')
+  const sentinels = 'sentinel-1:26379,sentinel-2:26379,sentinel-3:26379'
+  const { stdout } = await run(compose, ['-f', join(PROJECT_ROOT, 'docker-compose.yml'), '--profile', 'sentinel', 'config'], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, REDIS_SENTINELS: sentinels, SESSION_WAIT_REPLICAS: '1' }
+  })
+  const { services } = parse(stdout)
+  t.match(services['redis-replica'].command.join(' '), /--replicaof redis 6379/)
+  for (const name of ['sentinel-1', 'sentinel-2', 'sentinel-3']) {
+    t.match(services[name].command.join(' '), /sentinel monitor mymaster redis 6379 2/, `${name} monitors the primary`)
+    t.notOk(services[name].ports, `${name} is not published`)
+  }
+  t.equal(services.app.environment.REDIS_SENTINELS, sentinels, 'the app is told where the Sentinels are')
+  t.equal(services.app.environment.SESSION_WAIT_REPLICAS, '1')
+})
+
 t.test('the Dockerfile: multi-stage, production deps, non-root, health check, exec-form start', async t => {
   const dockerfile = file('Dockerfile')
   t.ok((dockerfile.match(/^FROM /gm) ?? []).length >= 2, 'multi-stage')
