@@ -15,12 +15,18 @@ export interface RequestOptions {
 
 export class Browser {
   readonly baseUrl: string
-  readonly cookies = new Map<string, string>()
+  readonly cookies: Map<string, string>
   readonly headers: Record<string, string>
 
-  constructor (baseUrl: string, headers: Record<string, string> = {}) {
+  constructor (baseUrl: string, headers: Record<string, string> = {}, cookies = new Map<string, string>()) {
     this.baseUrl = baseUrl
     this.headers = headers
+    this.cookies = cookies
+  }
+
+  /** The same user (same cookie jar) talking to another address, e.g. one replica directly. */
+  at (baseUrl: string): Browser {
+    return new Browser(baseUrl, this.headers, this.cookies)
   }
 
   get cookieHeader (): string {

@@ -15,7 +15,7 @@ export interface ReplicaOptions {
 export class Replica {
   readonly name: string
   readonly port: number
-  readonly #options: ReplicaOptions
+  #options: ReplicaOptions
   process!: ManagedProcess
 
   private constructor (options: ReplicaOptions) {
@@ -76,9 +76,10 @@ export class Replica {
     this.process.signal('SIGCONT')
   }
 
-  /** Starts it again, same name and port. */
-  async restart (): Promise<void> {
+  /** Starts it again, same name and port; `env` changes its configuration (a deploy). */
+  async restart (env: Record<string, string> = {}): Promise<void> {
     if (this.process.alive) await this.stop()
+    this.#options = { ...this.#options, env: { ...this.#options.env, ...env } }
     await this.#spawn()
   }
 }

@@ -1,10 +1,12 @@
 // The app factory: registers plugins and routes and never listens (server.ts does), so tests can build it too.
 import formbody from '@fastify/formbody'
+import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import type { Config } from './config.ts'
 import { loggerOptions } from './logger.ts'
 import observability from './plugins/observability.ts'
 import redisPlugin from './plugins/redis.ts'
+import security from './plugins/security.ts'
 import sessionPlugin from './plugins/session.ts'
 import healthRoutes, { type Lifecycle } from './routes/health.ts'
 import pageRoutes from './routes/pages.ts'
@@ -55,13 +57,19 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   })
 
   await app.register(observability, { replicaName: replica })
+  await app.register(security)
   await app.register(redisPlugin, { config: config.redis, connectionName: replica })
   await app.register(healthRoutes, { lifecycle })
 
   await app.register(async function withSessions (scope) {
     await scope.register(formbody)
     await scope.register(sessionPlugin, { config: config.session })
-    const routeOptions = { replicaName: replica, cookieName: config.session.cookieName }
+    if (config.loginRateLimit > 0) {
+      // Counted in Redis, so the limit holds however nginx spreads the attempts over the replicas. Should
+      // Redis fail, the login itself fails with a clear 503: the limiter need not fail it first.
+      await scope.register(rateLimit, { global: false, redis: scope.redis, nameSpace: `${config.session.keyPrefix}rl:`, skipOnError: true })
+    }
+    const routeOptions = { replicaName: replica, cookieName: config.session.cookieName, loginRateLimit: config.loginRateLimit }
     await scope.register(pageRoutes, routeOptions)
     await scope.register(sessionRoutes, routeOptions)
   })

@@ -23,6 +23,8 @@ export interface SessionConfig {
   maxAgeMs: number
   keyPrefix: string
   cookieName: string
+  /** 'auto': Secure when the request was HTTPS; true: always (HTTPS-only sites, with the __Host- prefix). */
+  cookieSecure: 'auto' | true
   /**
    * Logins and logouts are answered only once this many Redis replicas have them (WAIT), so that a failover
    * cannot lose or undo them; 0 answers as soon as the primary has them.
@@ -82,6 +84,12 @@ function integer (name: string, value: string, min: number, max: number): number
   return n
 }
 
+function parseBoolean (name: string, value: string): boolean {
+  if (value === '1' || value === 'true') return true
+  if (value === '0' || value === 'false') return false
+  throw new ConfigError(`${name}=${value} must be 1 or 0`)
+}
+
 function parseSentinels (value: string): Array<{ host: string, port: number }> {
   return value.split(',').map(s => s.trim()).filter(Boolean).map(entry => {
     const at = entry.lastIndexOf(':')
@@ -130,6 +138,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const idleTtlMs = parseDuration('SESSION_IDLE_TTL', env.SESSION_IDLE_TTL ?? '30m')
   const maxAgeMs = parseDuration('SESSION_MAX_AGE', env.SESSION_MAX_AGE ?? '12h')
   if (maxAgeMs < idleTtlMs) throw new ConfigError('SESSION_MAX_AGE must not be shorter than SESSION_IDLE_TTL')
+  const httpsOnly = parseBoolean('HTTPS_ONLY', env.HTTPS_ONLY ?? '0')
   const commandTimeoutMs = parseDuration('REDIS_COMMAND_TIMEOUT', env.REDIS_COMMAND_TIMEOUT ?? '500ms')
   const waitTimeoutMs = parseDuration('SESSION_WAIT_TIMEOUT', env.SESSION_WAIT_TIMEOUT ?? '250ms')
   if (waitTimeoutMs >= commandTimeoutMs) throw new ConfigError('SESSION_WAIT_TIMEOUT must be shorter than REDIS_COMMAND_TIMEOUT')
@@ -150,7 +159,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       idleTtlMs,
       maxAgeMs,
       keyPrefix: env.SESSION_KEY_PREFIX ?? 'sess:',
-      cookieName: env.SESSION_COOKIE_NAME ?? 'sid',
+      cookieName: env.SESSION_COOKIE_NAME ?? (httpsOnly ? '__Host-sid' : 'sid'),
+      cookieSecure: httpsOnly ? true : 'auto',
       waitReplicas: integer('SESSION_WAIT_REPLICAS', env.SESSION_WAIT_REPLICAS ?? '0', 0, 16),
       waitTimeoutMs
     },

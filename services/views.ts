@@ -12,14 +12,17 @@ export function wantsHtml (request: FastifyRequest): boolean {
   return (request.headers.accept ?? '').includes('text/html')
 }
 
+/** The pages' only style sheet, inline: the Content-Security-Policy allows exactly this text, by its hash. */
+export const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}
+footer{margin-top:2rem;color:#666;font-size:.85rem}table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:left}
+form{display:inline}`
+
 function layout (title: string, body: string, replica: string): string {
   return `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}
-footer{margin-top:2rem;color:#666;font-size:.85rem}table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:left}
-form{display:inline}</style></head>
+<style>${STYLE}</style></head>
 <body><main>${body}</main>
 <footer>Served by <strong>${escapeHtml(replica)}</strong></footer>
 </body></html>

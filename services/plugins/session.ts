@@ -49,6 +49,24 @@ export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, 
     request.sessionIncrement = increment
     store.withIncrementOnLoad(increment, done)
   })
+
+  // A cookie signed with an older secret (still in the list) is valid, but @fastify/session, seeing it differ
+  // from the id signed with the current secret, clears it unless the session changed: rotating the secret would
+  // log out everyone who merely visits. Re-sign it instead. Runs before @fastify/session's own onSend.
+  const cookieName = config.cookieName
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const session = request.session
+    const cookie = request.cookies?.[cookieName] // null when an earlier hook failed the request
+    if (session && cookie !== undefined && cookie !== session.encryptedSessionId &&
+        cookie.startsWith(`${session.sessionId}.`) && !session.isModified()) {
+      request.cookies[cookieName] = session.encryptedSessionId // nothing left for @fastify/session to clear
+      // The same attributes @fastify/session would send (its Cookie has resolved 'auto' for this request).
+      const { expires, secure, sameSite, path, httpOnly, domain } = session.cookie
+      reply.setCookie(cookieName, session.encryptedSessionId, { expires: expires ?? undefined, secure, sameSite, path, httpOnly, domain })
+    }
+    done(null, payload)
+  })
+
   await app.register(fastifySession, {
     store,
     secret: config.secrets,
@@ -57,9 +75,9 @@ export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, 
       path: '/',
       httpOnly: true,
       sameSite: 'lax',
-      // Secure whenever the user's request was HTTPS (nginx says so in X-Forwarded-Proto); the
-      // default `true` would silently never set the cookie over plain HTTP.
-      secure: 'auto',
+      // 'auto': Secure whenever the user's request was HTTPS (nginx says so in X-Forwarded-Proto); the
+      // default `true` would silently never set the cookie over plain HTTP. `true` for HTTPS-only sites.
+      secure: config.cookieSecure,
       // The browser may keep the cookie for the absolute lifetime; Redis enforces idle expiry.
       maxAge: config.maxAgeMs
     },
@@ -72,10 +90,9 @@ export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, 
   // from Redis exactly when its id is the one in the cookie (@fastify/session has checked the signature;
   // a new session gets a fresh random id). Comparing the id, not the whole signed value, keeps this true
   // for cookies signed with an older secret.
-  const cookieName = config.cookieName
   app.addHook('onRequest', (request, _reply, done) => {
     const session = request.session
-    const cookie = request.cookies[cookieName]
+    const cookie = request.cookies?.[cookieName] // null when an earlier hook failed the request
     if (session?.sessionId && cookie?.startsWith(`${session.sessionId}.`)) store.track(session)
     done()
   })

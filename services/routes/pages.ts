@@ -4,7 +4,14 @@ import { escapeHtml, postButton, sendPage } from '../views.ts'
 
 const USERNAME = '^[\\p{L}\\p{N}._@ -]+$'
 
-const pageRoutes: FastifyPluginAsync<{ replicaName: string, cookieName: string }> = async (app, { replicaName, cookieName }) => {
+export interface PageRouteOptions {
+  replicaName: string
+  cookieName: string
+  /** Logins per minute per client address (0: no limit). */
+  loginRateLimit: number
+}
+
+const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaName, cookieName, loginRateLimit }) => {
   const notLoggedIn = {
     title: 'Not logged in',
     text: 'You are not logged in',
@@ -42,6 +49,7 @@ const pageRoutes: FastifyPluginAsync<{ replicaName: string, cookieName: string }
   }))
 
   app.post<{ Body: { username: string } }>('/login', {
+    config: loginRateLimit > 0 ? { rateLimit: { max: loginRateLimit, timeWindow: 60_000 } } : {},
     schema: {
       body: {
         type: 'object',

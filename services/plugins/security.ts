@@ -1,0 +1,45 @@
+// Security headers on every answer, and no state-changing request from another site.
+import helmet from '@fastify/helmet'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { createHash } from 'node:crypto'
+import { STYLE } from '../views.ts'
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/**
+ * Why a request must be refused as cross-site, or undefined. Browsers say where a request comes from
+ * (Sec-Fetch-Site; Origin on every POST of older ones), so no token is needed: nothing to store per session,
+ * and login, which has no session yet, is covered too. A request with neither header is not from a browser,
+ * so it carries no cookie a victim's browser added: curl and scripts are let through.
+ */
+export function crossSiteReason (request: FastifyRequest): string | undefined {
+  const site = request.headers['sec-fetch-site']
+  if (site !== undefined) return site === 'same-origin' || site === 'none' ? undefined : `Sec-Fetch-Site: ${site}`
+  const origin = request.headers.origin
+  if (origin === undefined) return undefined
+  return origin === `${request.protocol}://${request.host}` ? undefined : `Origin: ${origin}`
+}
+
+export default fp(async function security (app) {
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'none'"],
+        styleSrc: [`'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"]
+      }
+    }
+  })
+
+  app.addHook('onRequest', async (request) => {
+    if (SAFE_METHODS.has(request.method)) return
+    const reason = crossSiteReason(request)
+    if (reason === undefined) return
+    request.log.warn({ reason }, 'cross-site request refused')
+    throw Object.assign(new Error('Cross-site request refused'), { statusCode: 403 })
+  })
+}, { name: 'security' })
