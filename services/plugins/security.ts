@@ -35,11 +35,10 @@ export default fp(async function security (app) {
     }
   })
 
-  app.addHook('onRequest', async (request) => {
-    if (SAFE_METHODS.has(request.method)) return
-    const reason = crossSiteReason(request)
-    if (reason === undefined) return
+  app.addHook('onRequest', (request, _reply, done) => {
+    const reason = SAFE_METHODS.has(request.method) ? undefined : crossSiteReason(request)
+    if (reason === undefined) return done()
     request.log.warn({ reason }, 'cross-site request refused')
-    throw Object.assign(new Error('Cross-site request refused'), { statusCode: 403 })
+    done(Object.assign(new Error('Cross-site request refused'), { statusCode: 403 }))
   })
 }, { name: 'security' })

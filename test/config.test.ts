@@ -1,0 +1,44 @@
+// Configuration is read once at the edge: wrong values stop a replica with a clear message, and production has no
+// working default secret.
+import { spawnSync } from 'node:child_process'
+import t from 'tap'
+import { SERVER_ENTRY } from '../harness/paths.ts'
+import { ConfigError, EXAMPLE_SECRETS, loadConfig } from '../services/config.ts'
+
+const SECRET = 'x'.repeat(32)
+
+t.test('production refuses to start without a proper secret', async t => {
+  t.throws(() => loadConfig({ NODE_ENV: 'production' }), /SESSION_SECRET is required/)
+  t.throws(() => loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'short' }), /at least 32 characters/)
+  for (const example of EXAMPLE_SECRETS) {
+    t.throws(() => loadConfig({ NODE_ENV: 'production', SESSION_SECRET: example }), /published example/)
+  }
+  t.throws(() => loadConfig({ NODE_ENV: 'production', SESSION_SECRET_FILE: '/nonexistent/secret' }), /cannot be read/)
+  t.same(loadConfig({ NODE_ENV: 'production', SESSION_SECRET: ` ${SECRET}, ${'y'.repeat(40)} ` }).session.secrets,
+    [SECRET, 'y'.repeat(40)], 'a list rotates: the first signs, all verify')
+  t.equal(loadConfig({}).session.secrets.length, 1, 'development gets a development value')
+
+  // The real entry point: a clear message and exit code 1, not a stack trace.
+  const run = spawnSync(process.execPath, [SERVER_ENTRY], { env: { PATH: process.env.PATH, NODE_ENV: 'production' }, encoding: 'utf8', timeout: 10_000 })
+  t.equal(run.status, 1)
+  t.match(run.stderr, /^Configuration error: SESSION_SECRET is required/)
+})
+
+t.test('durations, bounds and switches are validated', async t => {
+  const config = loadConfig({ SESSION_IDLE_TTL: '10s', SESSION_MAX_AGE: '1800', REDIS_COMMAND_TIMEOUT: '250ms', SESSION_WAIT_TIMEOUT: '100ms' })
+  t.equal(config.session.idleTtlMs, 10_000)
+  t.equal(config.session.maxAgeMs, 1_800_000, 'a bare number is seconds')
+  t.equal(config.redis.commandTimeoutMs, 250)
+  t.throws(() => loadConfig({ SESSION_IDLE_TTL: 'soon' }), ConfigError)
+  t.throws(() => loadConfig({ SESSION_IDLE_TTL: '1h', SESSION_MAX_AGE: '10m' }), /must not be shorter/)
+  t.throws(() => loadConfig({ SESSION_WAIT_TIMEOUT: '1s' }), /shorter than REDIS_COMMAND_TIMEOUT/)
+  t.throws(() => loadConfig({ PORT: '70000' }), /whole number from 0 to 65535/)
+  t.throws(() => loadConfig({ HTTPS_ONLY: 'yes' }), /must be 1 or 0/)
+  t.same(loadConfig({ REDIS_SENTINELS: 'a:26379, b' }).redis.sentinels, [{ host: 'a', port: 26379 }, { host: 'b', port: 26379 }])
+})
+
+t.test('HTTPS_ONLY: a Secure cookie with the __Host- prefix', async t => {
+  t.same([loadConfig({}).session.cookieName, loadConfig({}).session.cookieSecure], ['sid', 'auto'])
+  const https = loadConfig({ HTTPS_ONLY: '1' }).session
+  t.same([https.cookieName, https.cookieSecure], ['__Host-sid', true])
+})
