@@ -10,6 +10,8 @@ export interface Run {
   unexpectedStatus: number
   /** Commands clients sent to Redis per request (each a round trip); null when Redis was not reachable. */
   redisCommandsPerRequest: number | null
+  /** CPU time per request of each part of the stack (replicas, nginx, redis, load generator), when known. */
+  cpuMicrosecondsPerRequest: Record<string, number>
   /** Every command Redis counted per request, those run inside scripts included. */
   redisCommands: Record<string, number>
 }
@@ -22,6 +24,7 @@ export interface ScenarioResult {
   latency: Latency
   errors: number
   redisCommandsPerRequest: number | null
+  cpuMicrosecondsPerRequest: Record<string, number>
   redisCommands: Record<string, number>
 }
 
@@ -45,6 +48,15 @@ export interface Report {
 
 export function renderMarkdown (r: Report): string {
   const rows = r.scenarios.map(s => `| ${s.scenario} | ${s.requestsPerSecond} | ${s.spread.join('–')} | ${s.latency.p50} | ${s.latency.p90} | ${s.latency.p99} | ${s.latency.max} | ${s.errors} | ${s.redisCommandsPerRequest ?? '–'} |`)
+  const parts = Object.keys(r.scenarios[0]?.cpuMicrosecondsPerRequest ?? {})
+  const cpu = parts.length === 0
+    ? ''
+    : `\nCPU time per request, µs (from /proc; the machine's ${r.cpus} CPUs are shared by all of them):\n\n` +
+      `| scenario | ${parts.join(' | ')} | total |\n| --- |${parts.map(() => ' ---: |').join('')} ---: |\n` +
+      r.scenarios.map(s => {
+        const values = parts.map(p => s.cpuMicrosecondsPerRequest[p] ?? 0)
+        return `| ${s.scenario} | ${values.join(' | ')} | ${values.reduce((a, b) => a + b, 0)} |`
+      }).join('\n') + '\n'
   const b = r.bytesPerSession
   const l = r.lostUpdates
   const v = r.versions as { node: string, nginx: string, redis: string }
@@ -55,7 +67,7 @@ ${String(v.node)}, ${String(v.nginx)}, ${String(v.redis).split(' sha=')[0]}; set
 | scenario | req/s (median) | spread | p50 ms | p90 ms | p99 ms | max ms | errors | Redis cmds/req |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${rows.join('\n')}
-
+${cpu}
 Bytes per session (used_memory over ${b.ours?.sessions ?? '–'} sessions, each of another user): this store ${b.ours?.usedMemoryPerSession ?? '–'} (MEMORY USAGE: session ${b.ours?.memoryUsageOfOne ?? '–'}, user index ${b.ours?.memoryUsageOfIndex ?? '–'}), whole-JSON store ${b.blob?.usedMemoryPerSession ?? '–'} (MEMORY USAGE ${b.blob?.memoryUsageOfOne ?? '–'}).
 
 Lost updates (one cookie, 50 connections, ${l.ours?.visits ?? '–'} visits): this store ${l.ours?.lost ?? '–'}, whole-JSON store ${l.blob?.lost ?? '–'} (${l.blob ? Math.round((l.blob.lost / l.blob.visits) * 100) : '–'} %).

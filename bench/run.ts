@@ -13,6 +13,7 @@ import { Cluster } from '../harness/cluster.ts'
 import { PROJECT_ROOT } from '../harness/paths.ts'
 import { exitWithChildrenOnSignals } from '../harness/processes.ts'
 import { renderChart } from './chart.ts'
+import { cpuSample, type ProcessGroups, withChildren } from './cpu.ts'
 import { renderMarkdown, type Report, type ScenarioResult, type Run } from './report.ts'
 import { SCENARIOS, type Target } from './scenarios.ts'
 
@@ -80,10 +81,24 @@ async function fire (options: Options): Promise<Result> {
   })
 }
 
+/** The processes of the stack, when the harness started it (autocannon runs in this process). */
+function processGroups (): ProcessGroups {
+  if (!cluster) return {}
+  return {
+    replicas: cluster.replicas.map(r => r.pid),
+    nginx: withChildren(cluster.nginx.process.pid),
+    redis: cluster.redis ? [cluster.redis.process.pid] : [],
+    'load generator': [process.pid]
+  }
+}
+
 async function measure (name: string, options: Partial<Options> & { url: string, expectStatus?: number }, seconds: number): Promise<Run> {
   const { expectStatus = 200, ...rest } = options
+  const groups = processGroups()
   const before = await commandStats()
+  const cpuBefore = cpuSample(groups)
   const result = await fire({ connections: settings.connections, duration: seconds, ...rest })
+  const cpuAfter = cpuSample(groups)
   const after = await commandStats()
   const used: Record<string, number> = {}
   for (const [cmd, n] of Object.entries(after)) if (n !== (before[cmd] ?? 0) && cmd !== 'info') used[cmd] = n - (before[cmd] ?? 0)
@@ -99,6 +114,7 @@ async function measure (name: string, options: Partial<Options> & { url: string,
     errors: result.errors + result.timeouts,
     unexpectedStatus: unexpected,
     redisCommandsPerRequest: redis ? clientCommands / total : null,
+    cpuMicrosecondsPerRequest: Object.fromEntries(Object.keys(groups).map(g => [g, ((cpuAfter[g]! - cpuBefore[g]!) * 1000) / total])),
     redisCommands: Object.fromEntries(Object.entries(used).map(([c, n]) => [c, Math.round((n / total) * 100) / 100]))
   }
 }
@@ -234,6 +250,8 @@ function summarize (runs: Run[]): ScenarioResult[] {
       },
       errors: mine.reduce((n, r) => n + r.errors + r.unexpectedStatus, 0),
       redisCommandsPerRequest: mine[0]!.redisCommandsPerRequest === null ? null : Math.round(median(mine.map(r => r.redisCommandsPerRequest!)) * 100) / 100,
+      cpuMicrosecondsPerRequest: Object.fromEntries(Object.keys(mine[0]!.cpuMicrosecondsPerRequest)
+        .map(g => [g, Math.round(median(mine.map(r => r.cpuMicrosecondsPerRequest[g]!)))])),
       redisCommands: mine[mine.length - 1]!.redisCommands
     }
   })
