@@ -45,6 +45,9 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
 
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     const status = err.statusCode ?? 500
+    // An error answer never saves the session: @fastify/session would try again while sending this page (and
+    // with Redis down, fail again).
+    ;(request as { session?: unknown }).session = null
     if (status >= 500) request.log.error({ err }, 'request failed')
     if (status === 503) reply.header('retry-after', '1')
     const message = status >= 500 && status !== 503 ? 'Internal server error' : err.message

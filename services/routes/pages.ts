@@ -2,7 +2,9 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { escapeHtml, postButton, sendPage } from '../views.ts'
 
-const USERNAME = '^[\\p{L}\\p{N}._@ -]+$'
+// Letters (any script, with their combining marks), digits and . _ @ -, with single inner spaces allowed: no
+// control or format characters (bidi overrides, zero-width joiners), no leading or trailing space.
+const USERNAME = '^[\\p{L}\\p{N}._@-][\\p{L}\\p{M}\\p{N}._@-]*(?: [\\p{L}\\p{M}\\p{N}._@-]+)*$'
 
 export interface PageRouteOptions {
   replicaName: string
@@ -50,6 +52,7 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
 
   app.post<{ Body: { username: string } }>('/login', {
     config: loginRateLimit > 0 ? { rateLimit: { max: loginRateLimit, timeWindow: 60_000 } } : {},
+    schemaErrorFormatter: () => new Error('A username is 1 to 64 letters (any script) or digits, with . _ @ - and single spaces inside'),
     schema: {
       body: {
         type: 'object',
@@ -59,7 +62,8 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
     }
   }, async (request, reply) => {
     const session = request.session
-    session.user = request.body.username.trim()
+    // One spelling per name: "é" typed as e + U+0301 is the same user as the precomposed "é".
+    session.user = request.body.username.normalize('NFC')
     const ua = request.headers['user-agent']?.slice(0, 160)
     if (ua) session.ua = ua // absent rather than empty: a field costs Redis memory
     session.via = replicaName
