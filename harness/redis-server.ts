@@ -77,8 +77,8 @@ export class RedisServer {
     this.process = new ManagedProcess(this.name, findBinary('redis-server'), this.#args, { PATH: process.env.PATH }, this.#onLine)
     const ready = pollUntil(`${this.name} on port ${this.port}`, async () => {
       const reply = await redisCommand(this.port, 'PING')
-      // LOADING while it reads the append-only file back: not ready yet.
-      return reply === '+PONG' ? true : undefined
+      // LOADING while it reads the append-only file back: not ready yet. NOAUTH: up, and wants a password.
+      return reply === '+PONG' || reply.startsWith('-NOAUTH') ? true : undefined
     }, 15_000)
     const died = this.process.exited.then(exit => {
       throw new Error(`${this.name} exited (${exit.code ?? exit.signal}):\n${this.process.tail.join('\n')}`)
@@ -87,7 +87,7 @@ export class RedisServer {
     died.catch(() => {})
   }
 
-  /** A clean shutdown: SHUTDOWN flushes the append-only file first. */
+  /** A clean shutdown: SHUTDOWN flushes the append-only file first (SIGTERM does too, when SHUTDOWN needs a password). */
   async stop (): Promise<void> {
     if (!this.process.alive) return
     await redisCommand(this.port, 'SHUTDOWN').catch(() => {})

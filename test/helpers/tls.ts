@@ -1,0 +1,29 @@
+// A throwaway certificate authority and a server certificate for localhost / 127.0.0.1, made with openssl.
+import { spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { findBinary } from '../../harness/binaries.ts'
+
+export interface Certificates {
+  ca: string
+  cert: string
+  key: string
+  /** Another CA, which did not sign the server certificate. */
+  otherCa: string
+}
+
+function openssl (dir: string, ...args: string[]): void {
+  const run = spawnSync(findBinary('openssl'), args, { cwd: dir, encoding: 'utf8' })
+  if (run.status !== 0) throw new Error(`openssl ${args.join(' ')} failed:\n${run.stderr}`)
+}
+
+export function makeCertificates (dir: string): Certificates {
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+  openssl(dir, 'req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=test CA')
+  openssl(dir, 'req', '-x509', ...key, '-keyout', 'other-ca.key', '-out', 'other-ca.crt', '-days', '1', '-subj', '/CN=another CA')
+  openssl(dir, 'req', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
+  openssl(dir, 'x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-out', 'server.crt', '-days', '1', '-extfile', 'san.ext')
+  return { ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), otherCa: join(dir, 'other-ca.crt') }
+}
