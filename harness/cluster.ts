@@ -102,7 +102,6 @@ export class Cluster {
       TRUST_PROXY: '127.0.0.1',
       LOGIN_RATE_LIMIT: '0',
       SHUTDOWN_GRACE: '10s',
-      SHUTDOWN_DRAIN: '1s',
       ...this.#options.env,
       SESSION_SECRET: this.secret,
       REDIS_URL: this.redisUrl

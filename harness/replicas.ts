@@ -1,4 +1,5 @@
 // One replica: the real server entry point as its own Node process on a loopback port.
+import { get } from 'node:http'
 import { type Exit, type LineListener, ManagedProcess, pollUntil } from './processes.ts'
 import { SERVER_ENTRY } from './paths.ts'
 
@@ -51,8 +52,7 @@ export class Replica {
       throw new Error(`${name} exited (${exit.code ?? exit.signal}) while starting:\n${this.process.tail.join('\n')}`)
     })
     await Promise.race([died, pollUntil(`${name} to listen on ${port}`, async () => {
-      const res = await fetch(`${this.url}/health/live`)
-      return res.ok ? true : undefined
+      return await probe(`${this.url}/health/live`) === 200 ? true : undefined
     }, 15_000)])
     died.catch(() => {})
   }
@@ -82,4 +82,17 @@ export class Replica {
     this.#options = { ...this.#options, env: { ...this.#options.env, ...env } }
     await this.#spawn()
   }
+}
+
+/**
+ * The status of a GET sent on a connection of its own, closed with the answer: a start-up probe must not leave
+ * a kept-alive connection to the replica behind (a stopping replica waits for its connections to end).
+ */
+async function probe (url: string): Promise<number | undefined> {
+  return await new Promise((resolve, reject) => {
+    get(url, { agent: false }, res => {
+      res.resume()
+      resolve(res.statusCode)
+    }).on('error', reject)
+  })
 }

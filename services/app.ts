@@ -25,8 +25,8 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id', // nginx's $request_id, so its log and ours share the id
     trustProxy: config.trustProxy,
-    // Above nginx's upstream keepalive_timeout (60 s): nginx, not the replica, closes idle connections,
-    // so it never sends a request on a socket the replica is closing.
+    // Above any sensible upstream keepalive_timeout in the balancer (nginx here: 4 s; 60 s is common): the
+    // balancer, not the replica, closes idle connections, so it never sends a request on a socket being closed.
     keepAliveTimeout: 72_000,
     // A replica that is stopping keeps serving what reaches it on open connections until they close.
     return503OnClosing: false,

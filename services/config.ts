@@ -43,7 +43,7 @@ export interface Config {
   trustProxy: string
   /** Logins per minute per client address; 0 turns the limit off. */
   loginRateLimit: number
-  /** Time between readiness turning 503 and the listener closing, for balancers that poll it. */
+  /** After SIGTERM, how long connections already open may still be served (the listener closes at once). */
   shutdownDrainMs: number
   /** Upper bound on a graceful stop; past it the process exits anyway. */
   shutdownGraceMs: number
@@ -142,6 +142,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const commandTimeoutMs = parseDuration('REDIS_COMMAND_TIMEOUT', env.REDIS_COMMAND_TIMEOUT ?? '500ms')
   const waitTimeoutMs = parseDuration('SESSION_WAIT_TIMEOUT', env.SESSION_WAIT_TIMEOUT ?? '250ms')
   if (waitTimeoutMs >= commandTimeoutMs) throw new ConfigError('SESSION_WAIT_TIMEOUT must be shorter than REDIS_COMMAND_TIMEOUT')
+  const shutdownDrainMs = parseDuration('SHUTDOWN_DRAIN', env.SHUTDOWN_DRAIN ?? '5s')
+  const shutdownGraceMs = parseDuration('SHUTDOWN_GRACE', env.SHUTDOWN_GRACE ?? '10s')
+  if (shutdownDrainMs >= shutdownGraceMs) throw new ConfigError('SHUTDOWN_DRAIN must be shorter than SHUTDOWN_GRACE')
 
   return {
     replicaName: env.REPLICA_NAME ?? hostname(),
@@ -151,8 +154,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL ?? 'info',
     trustProxy: env.TRUST_PROXY ?? 'loopback',
     loginRateLimit: integer('LOGIN_RATE_LIMIT', env.LOGIN_RATE_LIMIT ?? '10', 0, 1_000_000),
-    shutdownDrainMs: env.SHUTDOWN_DRAIN ? parseDuration('SHUTDOWN_DRAIN', env.SHUTDOWN_DRAIN) : 0,
-    shutdownGraceMs: parseDuration('SHUTDOWN_GRACE', env.SHUTDOWN_GRACE ?? '10s'),
+    shutdownDrainMs,
+    shutdownGraceMs,
     blobRoutes: env.BENCH_BLOB_ROUTES === '1',
     session: {
       secrets: parseSecrets(env, production),

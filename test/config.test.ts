@@ -32,6 +32,8 @@ t.test('durations, bounds and switches are validated', async t => {
   t.throws(() => loadConfig({ SESSION_IDLE_TTL: 'soon' }), ConfigError)
   t.throws(() => loadConfig({ SESSION_IDLE_TTL: '1h', SESSION_MAX_AGE: '10m' }), /must not be shorter/)
   t.throws(() => loadConfig({ SESSION_WAIT_TIMEOUT: '1s' }), /shorter than REDIS_COMMAND_TIMEOUT/)
+  t.throws(() => loadConfig({ SHUTDOWN_DRAIN: '10s' }), /SHUTDOWN_DRAIN must be shorter than SHUTDOWN_GRACE/)
+  t.equal(loadConfig({}).shutdownDrainMs, 5000, 'a replica waits up to 5 s for the balancer to let go of its connections')
   t.throws(() => loadConfig({ PORT: '70000' }), /whole number from 0 to 65535/)
   t.throws(() => loadConfig({ HTTPS_ONLY: 'yes' }), /must be 1 or 0/)
   t.same(loadConfig({ REDIS_SENTINELS: 'a:26379, b' }).redis.sentinels, [{ host: 'a', port: 26379 }, { host: 'b', port: 26379 }])

@@ -125,6 +125,26 @@ t.test('SIGTERM: no new connections, readiness 503, work in hand finished, Redis
   t.equal(await clients(), 0, 'its Redis connection is closed')
 })
 
+t.test('a stopping replica closes none of the connections nginx keeps alive: nginx lets go of them within the drain', async t => {
+  const cluster = await startCluster(t, { replicas: 2, env: { LOG_LEVEL: 'info' } })
+  const replica = cluster.replicas[0]!
+  const lines: string[] = []
+  replica.process.onLine((_source, line) => { lines.push(line) })
+  // Concurrent visits leave nginx holding kept-alive connections to each replica, idle once they are done.
+  const user = new Browser(cluster.url)
+  await user.login('quiet')
+  await Promise.all(Array.from({ length: 64 }, async () => await user.get('/whoami')))
+
+  const started = performance.now()
+  t.same(await replica.process.stop(15_000), { code: 0, signal: null }, 'a clean exit')
+  const ms = performance.now() - started
+  const shuttingDown = JSON.parse(lines.find(line => line.includes('shutting down')) ?? '{}') as { connections?: number }
+  t.ok((shuttingDown.connections ?? 0) > 0, `nginx held ${shuttingDown.connections} idle connections when SIGTERM came`)
+  t.notOk(lines.some(line => line.includes('drain time is up')), 'nginx closed every one of them itself; the replica cut none')
+  t.ok(ms < 5000, `the replica left as soon as nginx had let go (${Math.round(ms)} ms, drain time 5 s)`)
+  t.equal((await user.post('/preferences', { theme: 'dark' })).status, 302, 'a POST right after goes to the other replica')
+})
+
 t.test('a hung replica (SIGSTOP): nginx gives up on it in time, GETs succeed elsewhere, it serves again once resumed', async t => {
   const log = new AccessLog()
   const cluster = await startCluster(t, { onLine: log.collect })
