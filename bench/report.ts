@@ -42,6 +42,7 @@ export interface Report {
   scenarios: ScenarioResult[]
   bytesPerSession: { ours: Bytes | null, blob: Bytes | null }
   lostUpdates: { ours: Lost | null, blob: Lost | null }
+  skipped: Array<{ scenario: string, why: string }>
   failed: boolean
   goals: Array<{ goal: string, value: number, holds: boolean | null }>
 }
@@ -67,8 +68,9 @@ ${String(v.node)}, ${String(v.nginx)}, ${String(v.redis).split(' sha=')[0]}; set
 | scenario | req/s (median) | spread | p50 ms | p90 ms | p99 ms | max ms | errors | Redis cmds/req |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${rows.join('\n')}
+${r.skipped.map(s => `\nNot measured: ${s.scenario} (${s.why}).`).join('')}
 ${cpu}
-Bytes per session (used_memory over ${b.ours?.sessions ?? '–'} sessions, each of another user): this store ${b.ours?.usedMemoryPerSession ?? '–'} (MEMORY USAGE: session ${b.ours?.memoryUsageOfOne ?? '–'}, user index ${b.ours?.memoryUsageOfIndex ?? '–'}), whole-JSON store ${b.blob?.usedMemoryPerSession ?? '–'} (MEMORY USAGE ${b.blob?.memoryUsageOfOne ?? '–'}).
+${b.ours ? `Bytes per session (used_memory over ${b.ours.sessions} sessions, each of another user): this store ${b.ours.usedMemoryPerSession} (MEMORY USAGE: session ${b.ours.memoryUsageOfOne ?? '–'}, user index ${b.ours.memoryUsageOfIndex ?? '–'}), whole-JSON store ${b.blob?.usedMemoryPerSession ?? '–'} (MEMORY USAGE ${b.blob?.memoryUsageOfOne ?? '–'}).` : 'Bytes per session: not measured (only on a Redis the benchmark starts itself, since it empties it first).'}
 
 Lost updates (one cookie, 50 connections, ${l.ours?.visits ?? '–'} visits): this store ${l.ours?.lost ?? '–'}, whole-JSON store ${l.blob?.lost ?? '–'} (${l.blob ? Math.round((l.blob.lost / l.blob.visits) * 100) : '–'} %).
 
