@@ -1,7 +1,9 @@
 // The Docker files, checked with what runs without a Docker engine: Debian's docker-compose parses the compose
-// file, and nginx -t accepts every config rendered from the one template (local and compose variants).
+// file, nginx -t accepts every config rendered from the one template (local and compose variants), and the image's
+// runtime stage (production dependencies and dist/services only) is rebuilt as a directory and run.
 import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -9,8 +11,14 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { renderLocalMain, renderTemplate, TEMPLATE_PATH } from '../loadbalancer/render.ts'
 import { findBinary } from '../harness/binaries.ts'
+import { Browser, visitsOf } from '../harness/client.ts'
 import { testNginxConfig } from '../harness/nginx.ts'
 import { PROJECT_ROOT } from '../harness/paths.ts'
+import { freePort } from '../harness/ports.ts'
+import { exitWithChildrenOnSignals, ManagedProcess, pollUntil } from '../harness/processes.ts'
+import { RedisServer } from '../harness/redis-server.ts'
+
+exitWithChildrenOnSignals()
 
 const run = promisify(execFile)
 const file = (name: string) => readFileSync(join(PROJECT_ROOT, name), 'utf8')
@@ -69,6 +77,35 @@ t.test('the Dockerfile: multi-stage, production deps, non-root, health check, ex
   t.match(dockerfile, /^USER node$/m, 'runs as a non-root user')
   t.match(dockerfile, /^HEALTHCHECK /m)
   t.match(dockerfile, /^CMD \["node", "dist\/services\/server\.js"\]$/m, 'exec form')
+})
+
+t.test('the image\'s runtime stage, as a directory: production dependencies only, NODE_ENV=production, it serves', async t => {
+  // What the Dockerfile's last stage holds: package.json, `npm ci --omit=dev` (from npm's cache: no network), and
+  // the compiled dist/services. A runtime import of a dev dependency would fail here, as it would in the image.
+  const app = mkdtempSync(join(tmpdir(), 'image-runtime-'))
+  t.teardown(() => rmSync(app, { recursive: true, force: true }))
+  for (const name of ['package.json', 'package-lock.json']) cpSync(join(PROJECT_ROOT, name), join(app, name))
+  await run('npm', ['ci', '--omit=dev', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app })
+  cpSync(join(PROJECT_ROOT, 'dist', 'services'), join(app, 'dist', 'services'), { recursive: true })
+  t.throws(() => readFileSync(join(app, 'node_modules', 'tap', 'package.json')), 'no dev dependency in it')
+
+  const redis = await RedisServer.start({ dir: join(app, 'redis') })
+  t.teardown(async () => await redis.stop())
+  const port = await freePort()
+  const env = { PATH: process.env.PATH, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), REDIS_URL: redis.url, SHUTDOWN_DRAIN: '1s' }
+  const server = join(app, 'dist', 'services', 'server.js') // node_modules resolve from here, as in the image
+  const withoutSecret = new ManagedProcess('no-secret', process.execPath, [server], env)
+  t.equal((await withoutSecret.exited).code, 1, 'production without SESSION_SECRET refuses to start')
+  await pollUntil('the reason to be printed', async () => withoutSecret.tail.some(line => /SESSION_SECRET is required/.test(line)) || undefined, 2000)
+
+  const replica = new ManagedProcess('image', process.execPath, [server], { ...env, SESSION_SECRET: randomBytes(48).toString('base64url') })
+  t.teardown(async () => { await replica.stop() })
+  const url = `http://127.0.0.1:${port}`
+  await pollUntil('the replica to be ready', async () => (await fetch(`${url}/health/ready`).catch(() => null))?.ok ? true : undefined, 15_000)
+  const user = new Browser(url)
+  await user.login('docker')
+  t.equal(visitsOf((await user.get('/')).text), 1, 'a login and a visit')
+  t.same(await replica.stop(), { code: 0, signal: null }, 'a clean stop on SIGTERM')
 })
 
 t.test('nginx -t accepts every config rendered from the template', async t => {
