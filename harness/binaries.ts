@@ -9,6 +9,7 @@ const SEARCH_PATH = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/
 /** Debian package that provides each binary. */
 const PACKAGES: Record<string, string> = {
   'redis-server': 'redis-server',
+  'redis-cli': 'redis-tools',
   nginx: 'nginx-light',
   'docker-compose': 'docker-compose'
 }

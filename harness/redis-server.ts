@@ -2,6 +2,7 @@
 // file, fsync every second: an acknowledged write survives a crash of the process, since it has reached the OS).
 import { mkdirSync } from 'node:fs'
 import { Socket } from 'node:net'
+import { Redis } from 'ioredis'
 import { findBinary } from './binaries.ts'
 import { freePort } from './ports.ts'
 import { type LineListener, ManagedProcess, pollUntil } from './processes.ts'
@@ -38,6 +39,17 @@ export async function redisCommand (port: number, command: string, timeoutMs = 1
     })
     socket.connect(port, '127.0.0.1', () => socket.write(`${command}\r\n`))
   })
+}
+
+/** Runs `fn` on a short-lived connection to the server on this port (per-server commands: INFO, SCRIPT FLUSH, …). */
+export async function withClient<T> (port: number, fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  try {
+    await redis.connect()
+    return await fn(redis)
+  } finally {
+    redis.disconnect()
+  }
 }
 
 export class RedisServer {

@@ -3,10 +3,9 @@
 // through the Sentinels (REDIS_SENTINELS), never by its address.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
 import { freePort } from './ports.ts'
 import { type LineListener, pollUntil } from './processes.ts'
-import { RedisServer } from './redis-server.ts'
+import { RedisServer, withClient } from './redis-server.ts'
 
 export interface SentinelGroupOptions {
   dir: string
@@ -88,16 +87,6 @@ export class SentinelGroup {
 
   async stop (): Promise<void> {
     await Promise.all([...this.sentinels, ...this.servers].map(async s => await s.stop().catch(async () => await s.kill())))
-  }
-}
-
-async function withClient<T> (port: number, fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-  try {
-    await redis.connect()
-    return await fn(redis)
-  } finally {
-    redis.disconnect()
   }
 }
 

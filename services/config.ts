@@ -3,11 +3,18 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 
+export interface Address {
+  host: string
+  port: number
+}
+
 export interface RedisConfig {
   url: string
   /** Sentinel addresses; when set, `url` only supplies credentials, TLS and db. */
-  sentinels: Array<{ host: string, port: number }>
+  sentinels: Address[]
   sentinelName: string
+  /** Redis Cluster nodes to discover the cluster from; when set, `url` only supplies credentials and TLS. */
+  clusterNodes: Address[]
   /** Bound on every command, queueing included: past it the request gets a 503. */
   commandTimeoutMs: number
   /** PEM file to verify a rediss:// server with (a private CA). */
@@ -90,11 +97,12 @@ function parseBoolean (name: string, value: string): boolean {
   throw new ConfigError(`${name}=${value} must be 1 or 0`)
 }
 
-function parseSentinels (value: string): Array<{ host: string, port: number }> {
+/** `host:port,host:port` (the port may be left out). */
+function parseAddresses (name: string, value: string, defaultPort: number): Address[] {
   return value.split(',').map(s => s.trim()).filter(Boolean).map(entry => {
     const at = entry.lastIndexOf(':')
     const host = at > 0 ? entry.slice(0, at) : entry
-    const port = at > 0 ? integer('REDIS_SENTINELS port', entry.slice(at + 1), 1, 65535) : 26379
+    const port = at > 0 ? integer(`${name} port`, entry.slice(at + 1), 1, 65535) : defaultPort
     return { host, port }
   })
 }
@@ -142,6 +150,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const commandTimeoutMs = parseDuration('REDIS_COMMAND_TIMEOUT', env.REDIS_COMMAND_TIMEOUT ?? '500ms')
   const waitTimeoutMs = parseDuration('SESSION_WAIT_TIMEOUT', env.SESSION_WAIT_TIMEOUT ?? '250ms')
   if (waitTimeoutMs >= commandTimeoutMs) throw new ConfigError('SESSION_WAIT_TIMEOUT must be shorter than REDIS_COMMAND_TIMEOUT')
+  const sentinels = parseAddresses('REDIS_SENTINELS', env.REDIS_SENTINELS ?? '', 26379)
+  const clusterNodes = parseAddresses('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES ?? '', 6379)
+  const waitReplicas = integer('SESSION_WAIT_REPLICAS', env.SESSION_WAIT_REPLICAS ?? '0', 0, 16)
+  if (sentinels.length > 0 && clusterNodes.length > 0) throw new ConfigError('set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both')
+  // WAIT has no key, so a cluster client cannot send it to the node that holds the session just written.
+  if (clusterNodes.length > 0 && waitReplicas > 0) throw new ConfigError('SESSION_WAIT_REPLICAS is not supported with REDIS_CLUSTER_NODES')
   const shutdownDrainMs = parseDuration('SHUTDOWN_DRAIN', env.SHUTDOWN_DRAIN ?? '5s')
   const shutdownGraceMs = parseDuration('SHUTDOWN_GRACE', env.SHUTDOWN_GRACE ?? '10s')
   if (shutdownDrainMs >= shutdownGraceMs) throw new ConfigError('SHUTDOWN_DRAIN must be shorter than SHUTDOWN_GRACE')
@@ -164,12 +178,13 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       keyPrefix: env.SESSION_KEY_PREFIX ?? 'sess:',
       cookieName: env.SESSION_COOKIE_NAME ?? (httpsOnly ? '__Host-sid' : 'sid'),
       cookieSecure: httpsOnly ? true : 'auto',
-      waitReplicas: integer('SESSION_WAIT_REPLICAS', env.SESSION_WAIT_REPLICAS ?? '0', 0, 16),
+      waitReplicas,
       waitTimeoutMs
     },
     redis: {
       url: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-      sentinels: parseSentinels(env.REDIS_SENTINELS ?? ''),
+      sentinels,
+      clusterNodes,
       sentinelName: env.REDIS_SENTINEL_NAME ?? 'mymaster',
       commandTimeoutMs,
       tlsCaFile: env.REDIS_TLS_CA_FILE || undefined,

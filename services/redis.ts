@@ -1,8 +1,11 @@
-// The Redis connection: standalone or through Sentinel, with every wait bounded so that an outage
-// turns into a fast, clear error instead of requests piling up on an offline queue.
+// The Redis connection: standalone, through Sentinel, or to a Redis Cluster, with every wait bounded so that an
+// outage turns into a fast, clear error instead of requests piling up on an offline queue.
 import { readFileSync } from 'node:fs'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import type { RedisConfig } from './config.ts'
+
+/** What the store and the app talk to: one connection, or a cluster client routing each key to its node. */
+export type RedisClient = Redis | Cluster
 
 export function redisOptions (config: RedisConfig, connectionName: string): RedisOptions {
   const url = new URL(config.url)
@@ -40,9 +43,27 @@ export function redisOptions (config: RedisConfig, connectionName: string): Redi
   }
 }
 
+/** Redis Cluster: the same bounds, on every node's connection and on the cluster client's own queue. */
+export function clusterOptions (config: RedisConfig, connectionName: string): ClusterOptions {
+  // Each node is reached by its own address (its certificate names it); a cluster has no database numbers.
+  const { retryStrategy, enableOfflineQueue, host, port, db, tls, ...node } = redisOptions(config, connectionName)
+  return {
+    redisOptions: { ...node, tls: tls && { ...tls, servername: undefined } },
+    enableOfflineQueue,
+    clusterRetryStrategy: retryStrategy,
+    // A MOVED or ASK (slots migrating) is followed at once; a node that is down is a 503, not a wait.
+    retryDelayOnClusterDown: 0,
+    retryDelayOnFailover: 0,
+    maxRedirections: 4,
+    slotsRefreshTimeout: 2000
+  }
+}
+
 /** Connects in the background; commands fail fast (503) until the connection is ready. */
-export function createRedis (config: RedisConfig, connectionName: string, log: Pick<Console, 'info' | 'error'>): Redis {
-  const redis = new Redis(redisOptions(config, connectionName))
+export function createRedis (config: RedisConfig, connectionName: string, log: Pick<Console, 'info' | 'error'>): RedisClient {
+  const redis = config.clusterNodes.length > 0
+    ? new Cluster(config.clusterNodes, clusterOptions(config, connectionName))
+    : new Redis(redisOptions(config, connectionName))
   let down = false
   redis.on('ready', () => {
     if (down) log.info('redis connection restored')

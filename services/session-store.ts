@@ -6,7 +6,8 @@
 // Reads slide the idle expiry in the same script that reads (one round trip); writes send only changed fields;
 // counters use HINCRBY. It plugs into @fastify/session (get/set/destroy) and has its own API for the rest.
 import { createHash } from 'node:crypto'
-import type { Redis, Result } from 'ioredis'
+import type { Result } from 'ioredis'
+import type { RedisClient } from './redis.ts'
 import * as scripts from './session-scripts.ts'
 
 export interface SessionStoreOptions {
@@ -70,7 +71,7 @@ declare module 'ioredis' {
   }
 }
 
-export function defineSessionCommands (redis: Redis): void {
+export function defineSessionCommands (redis: RedisClient): void {
   const define = (name: string, lua: string) => redis.defineCommand(name, { numberOfKeys: 1, lua })
   define('sessionLoad', scripts.LOAD)
   define('sessionCreate', scripts.CREATE)
@@ -112,7 +113,7 @@ function encodeFields (session: object): Encoded {
 }
 
 export class RedisSessionStore {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
   readonly #prefix: string
   readonly #idleMs: number
   readonly #maxAgeMs: number
@@ -121,7 +122,7 @@ export class RedisSessionStore {
   readonly #waitTimeoutMs: number
   #incrementOnLoad: LoadIncrement | undefined
 
-  constructor (redis: Redis, options: SessionStoreOptions) {
+  constructor (redis: RedisClient, options: SessionStoreOptions) {
     this.#redis = redis
     this.#prefix = options.prefix
     this.#idleMs = options.idleTtlMs
@@ -286,12 +287,12 @@ export class RedisSessionStore {
     if (user === undefined) {
       await this.#call(this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat))
     } else {
-      // The index entry goes first (commands on one connection run in order), so that no session ever
-      // exists without it; the two keys live in different hash slots, so they are two commands.
-      await this.#call(Promise.all([
-        this.#redis.sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs),
-        this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat)
-      ]))
+      // The index entry goes first, so that no session ever exists without it; the two keys live in different
+      // hash slots, so they are two commands. On one connection they run in the order sent; a cluster may send
+      // them to two nodes, so there the session waits for the index's answer (one more round trip, at login).
+      const addToIndex = this.#redis.sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs)
+      if (this.#redis.isCluster) await this.#call(addToIndex)
+      await this.#call(Promise.all([addToIndex, this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat)]))
     }
     await this.#replicated()
   }

@@ -1,7 +1,7 @@
 // Shares one Redis connection with the whole app and closes it last, after in-flight requests are done.
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis.ts'
 import type { RedisConfig } from '../config.ts'
 import { createRedis } from '../redis.ts'
 
@@ -9,13 +9,13 @@ const STARTUP_WAIT_MS = 2000
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redis: Redis
+    redis: RedisClient
   }
 }
 
 export default fp<{ config: RedisConfig, connectionName: string }>(async function redisPlugin (app, { config, connectionName }) {
   const redis = createRedis(config, connectionName, app.log)
-  app.decorate('redis', redis)
+  app.decorate<RedisClient>('redis', redis)
   // Commands fail at once while there is no connection: start serving with one if it comes soon, or without
   // (readiness says so, and the connection keeps being retried).
   await Promise.race([

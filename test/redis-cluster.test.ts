@@ -1,0 +1,69 @@
+// The store on a real Redis Cluster (three primaries): every script touches one key, no command spans two slots,
+// so sessions, counters, the user index, revocation and the login rate limit work with keys spread over nodes.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Cluster as RedisCluster } from 'ioredis'
+import t from 'tap'
+import { Browser, visitsOf } from '../harness/client.ts'
+import { RedisClusterGroup } from '../harness/redis-cluster.ts'
+import { startCluster } from './helpers/cluster.ts'
+
+const LOGIN_LIMIT = 30
+
+t.test('on Redis Cluster: sessions spread over the nodes, counted, listed, revoked and rate-limited as on one Redis', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-cluster-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const group = await RedisClusterGroup.start({ dir })
+  t.teardown(async () => await group.stop())
+  const cluster = await startCluster(t, {
+    redisUrl: group.nodes[0]!.url,
+    env: { REDIS_CLUSTER_NODES: group.addresses, LOGIN_RATE_LIMIT: String(LOGIN_LIMIT) }
+  })
+  const client = new RedisCluster(group.nodes.map(n => ({ host: '127.0.0.1', port: n.port })))
+  t.teardown(() => client.disconnect())
+  let logins = 0
+  const login = async (browser: Browser, name: string) => { logins++; return await browser.login(name) }
+
+  // 12 users: their sessions and indexes hash to slots all over the cluster.
+  const users = Array.from({ length: 12 }, () => new Browser(cluster.url))
+  for (const [i, user] of users.entries()) await login(user, `user${i}`)
+  const keysPerNode = await group.eachNode(async node => await node.dbsize())
+  t.ok(keysPerNode.filter(n => n > 0).length === 3, `keys on every node (${keysPerNode.join(', ')})`)
+
+  const racer = users[0]!
+  await Promise.all(Array.from({ length: 300 }, async () => await racer.get('/')))
+  t.equal(visitsOf((await racer.get('/')).text), 301, '300 concurrent visits over three replicas, none lost')
+
+  // One user on three devices: three session keys and the index, in four slots.
+  const devices = [new Browser(cluster.url), new Browser(cluster.url), new Browser(cluster.url)]
+  for (const device of devices) await login(device, 'nomad')
+  const listing = await devices[0]!.get('/sessions')
+  t.match(listing.text, /^Sessions of nomad: 3/, 'the user index finds all three')
+  t.equal(await client.exists('sess:u:{nomad}'), 1, 'the index is a key of the cluster')
+  // Each line after the first: handle, created, last seen, …, "(this one)" on the asking device's line.
+  const other = listing.text.trim().split('\n').slice(1).find(line => !line.endsWith('(this one)'))
+  const handle = other?.split(' ')[0]
+  t.equal((await devices[0]!.post(`/sessions/${handle}/revoke`)).status, 302, 'revoke one')
+  const loggedIn = await Promise.all(devices.map(async d => (await d.get('/whoami')).text !== 'You are not logged in\n'))
+  t.equal(loggedIn.filter(Boolean).length, 2, 'that one device is logged out, the others are not')
+  t.equal((await devices[0]!.post('/sessions/revoke-all')).status, 302, 'log out everywhere')
+  for (const device of devices) {
+    for (let i = 0; i < 3; i++) t.equal((await device.get('/whoami')).text, 'You are not logged in\n', 'every device, every replica')
+  }
+  t.equal(await client.exists('sess:u:{nomad}'), 0, 'and the index is gone')
+
+  // Scripts vanish from every node (as after a restart or failover): the hot path reloads them.
+  await group.eachNode(async node => await node.script('FLUSH'))
+  t.equal(visitsOf((await racer.get('/')).text), 302, 'SCRIPT FLUSH on every node: the visit still counts')
+
+  // The login rate limit's counter lives in the cluster too: it holds across replicas.
+  let refusedAt = 0
+  while (refusedAt === 0 && logins <= LOGIN_LIMIT) {
+    logins++
+    const res = await new Browser(cluster.url).post('/login', { username: `late${logins}` })
+    if (res.status === 429) refusedAt = logins
+    else t.equal(res.status, 302, `login ${logins} accepted`)
+  }
+  t.equal(refusedAt, LOGIN_LIMIT + 1, `login ${LOGIN_LIMIT + 1} within the minute is refused (429)`)
+})
