@@ -1,6 +1,6 @@
-// Redis Cluster on loopback: three primaries sharing the 16,384 hash slots, joined with `redis-cli --cluster
-// create`. A user's sessions and index land on different nodes, as they do in a managed cluster; the replicas
-// find the nodes through REDIS_CLUSTER_NODES.
+// Redis Cluster on loopback: three primaries (append-only, like every Redis here) sharing the 16,384 hash
+// slots, joined with `redis-cli --cluster create`. A user's sessions and index land on different nodes, as they
+// do in a managed cluster; the replicas find the nodes through REDIS_CLUSTER_NODES.
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -30,7 +30,6 @@ export class RedisClusterGroup {
         nodes.push(await RedisServer.start({
           name: `redis-node-${i}`,
           dir,
-          persistence: false,
           args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '2000'],
           onLine: options.onLine
         }))

@@ -4,22 +4,26 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Cluster as RedisCluster } from 'ioredis'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Browser, visitsOf } from '../harness/client.ts'
+import { pollUntil } from '../harness/processes.ts'
 import { RedisClusterGroup } from '../harness/redis-cluster.ts'
 import { startCluster } from './helpers/cluster.ts'
 
 const LOGIN_LIMIT = 30
 
-t.test('on Redis Cluster: sessions spread over the nodes, counted, listed, revoked and rate-limited as on one Redis', async t => {
+/** Three Redis Cluster primaries, and nginx + 3 replicas using them. */
+async function startOnRedisCluster (t: Test, env: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'redis-cluster-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const group = await RedisClusterGroup.start({ dir })
   t.teardown(async () => await group.stop())
-  const cluster = await startCluster(t, {
-    redisUrl: group.nodes[0]!.url,
-    env: { REDIS_CLUSTER_NODES: group.addresses, LOGIN_RATE_LIMIT: String(LOGIN_LIMIT) }
-  })
+  const cluster = await startCluster(t, { redisUrl: group.nodes[0]!.url, env: { REDIS_CLUSTER_NODES: group.addresses, ...env } })
+  return { group, cluster }
+}
+
+t.test('on Redis Cluster: sessions spread over the nodes, counted, listed, revoked and rate-limited as on one Redis', async t => {
+  const { group, cluster } = await startOnRedisCluster(t, { LOGIN_RATE_LIMIT: String(LOGIN_LIMIT) })
   const client = new RedisCluster(group.nodes.map(n => ({ host: '127.0.0.1', port: n.port })))
   t.teardown(() => client.disconnect())
   let logins = 0
@@ -66,4 +70,38 @@ t.test('on Redis Cluster: sessions spread over the nodes, counted, listed, revok
     else t.equal(res.status, 302, `login ${logins} accepted`)
   }
   t.equal(refusedAt, LOGIN_LIMIT + 1, `login ${LOGIN_LIMIT + 1} within the minute is refused (429)`)
+})
+
+t.test('a cluster node dies: fast, clear 503s (never a hang), then everything back by itself, no session lost', async t => {
+  const { group, cluster } = await startOnRedisCluster(t)
+  const users = Array.from({ length: 9 }, (_, i) => ({ browser: new Browser(cluster.url), name: `u${i}`, visits: 0 }))
+  for (const user of users) {
+    await user.browser.login(user.name)
+    user.visits = visitsOf((await user.browser.get('/')).text)!
+  }
+  const visitAll = async () => await Promise.all(users.map(async user => {
+    const started = performance.now()
+    const res = await user.browser.get('/')
+    const visits = visitsOf(res.text)
+    if (visits !== null) user.visits = visits
+    return { status: res.status, text: res.text, ms: performance.now() - started, visits }
+  }))
+
+  await group.nodes[1]!.kill()
+  // Its slots fail at once; the others until the cluster declares itself down (cluster-node-timeout, 2 s).
+  const during = []
+  for (let round = 0; round < 4; round++) during.push(...await visitAll())
+  const slowest = Math.max(...during.map(a => a.ms))
+  t.ok(during.every(a => a.status === 200 || (a.status === 503 && /session store is unavailable/.test(a.text))),
+    'every answer is the page or the clear 503')
+  t.ok(during.some(a => a.status === 503), `the sessions on the dead node get 503s (${during.filter(a => a.status === 503).length} of ${during.length})`)
+  t.ok(slowest < 1000, `none waits: slowest ${Math.round(slowest)} ms`)
+
+  await group.nodes[1]!.restart() // from its append-only file
+  const before = users.map(u => u.visits)
+  const started = performance.now()
+  await pollUntil('every user to be served again', async () =>
+    (await visitAll()).every(a => a.status === 200) ? true : undefined, 20_000, 250)
+  t.comment(`served again ${Math.round(performance.now() - started)} ms after the node restarted`)
+  t.ok(users.every((u, i) => u.visits > before[i]!), 'every session survived, its count going on')
 })
