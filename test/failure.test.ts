@@ -25,7 +25,7 @@ t.test('a replica killed under load: no GET fails, no POST is replayed, no sessi
   const lines = await log.lines(load.outcomes)
   t.same(load.failures.filter(f => f.method === 'GET'), [], 'every GET answered 200')
   const failedPosts = load.failures.filter(f => f.method === 'POST')
-  t.ok(failedPosts.every(f => f.status === 502), 'a POST that fails is a 502 from nginx')
+  t.ok(failedPosts.every(f => f.status === 502 && f.servedBy === 'nginx'), 'a POST that fails is a 502 from nginx, and says so')
   t.ok(failedPosts.length <= 4, 'only POSTs already inside the killed replica fail (at most one per poster)')
   for (const post of failedPosts) {
     t.same(log.byId.get(post.requestId!)?.upstreams, [addressOf(victim)], 'nginx did not replay a POST it had sent')

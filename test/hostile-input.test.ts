@@ -145,6 +145,7 @@ t.test('oversized headers and bodies are refused with a 4xx by nginx or the repl
   const bigCookie = await user.get('/', { headers: { cookie: `sid=${'a'.repeat(9000)}` } })
   t.equal(bigCookie.status, 400, 'a 9 KB cookie line: nginx answers 400 (over its 8 KB header line limit)')
   t.match(bigCookie.text, /Request Header Or Cookie Too Large/)
+  t.equal(bigCookie.servedBy, 'nginx', 'and says that nginx answered, not a replica')
   const manyHeaders: Record<string, string> = {}
   for (let i = 0; i < 6; i++) manyHeaders[`x-filler-${i}`] = 'f'.repeat(7000)
   t.equal((await user.get('/', { headers: manyHeaders })).status, 400, '42 KB of headers: 400 (over nginx\'s 4 × 8 KB)')
@@ -156,9 +157,11 @@ t.test('oversized headers and bodies are refused with a 4xx by nginx or the repl
   const bigBody = { username: 'x'.repeat(20_000) }
   const viaNginx = await new Browser(cluster.url).post('/login', bigBody)
   t.equal(viaNginx.status, 413, 'a 20 KB form: nginx answers 413')
+  t.equal(viaNginx.servedBy, 'nginx')
   const atReplica = await new Browser(cluster.replicas[1]!.url).post('/login', bigBody)
   t.equal(atReplica.status, 413, 'a replica answers 413 to it as well')
   t.match(atReplica.text, /Request body is too large/, 'with a message that says so')
+  t.equal(atReplica.servedBy, 'replica-2')
 
   const xml = await new Browser(cluster.url).request('POST', '/login', { headers: { 'content-type': 'application/xml' } })
   t.equal(xml.status, 415, 'a body type the site does not take: 415')
