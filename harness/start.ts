@@ -16,9 +16,11 @@ const number = (name: string, fallback: number): number => {
 }
 
 // Replica settings a user may give the start command; they reach every replica.
-const PASSED_TO_REPLICAS = ['SESSION_SECRET', 'SESSION_IDLE_TTL', 'SESSION_MAX_AGE', 'SESSION_KEY_PREFIX', 'LOG_LEVEL',
-  'LOGIN_RATE_LIMIT', 'REDIS_COMMAND_TIMEOUT', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_TLS_CA_FILE',
-  'SHUTDOWN_GRACE', 'SHUTDOWN_DRAIN', 'NODE_ENV', 'BENCH_BLOB_ROUTES']
+const PASSED_TO_REPLICAS = ['SESSION_SECRET', 'SESSION_SECRET_FILE', 'SESSION_IDLE_TTL', 'SESSION_MAX_AGE',
+  'SESSION_KEY_PREFIX', 'SESSION_COOKIE_NAME', 'SESSION_WAIT_REPLICAS', 'SESSION_WAIT_TIMEOUT', 'HTTPS_ONLY', 'LOG_LEVEL',
+  'LOGIN_RATE_LIMIT', 'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT', 'REDIS_PASSWORD_FILE', 'REDIS_SENTINELS',
+  'REDIS_SENTINEL_NAME', 'REDIS_CLUSTER_NODES', 'REDIS_TLS_CA_FILE', 'SHUTDOWN_GRACE', 'SHUTDOWN_DRAIN', 'NODE_ENV',
+  'BENCH_BLOB_ROUTES']
 
 const colour = process.stdout.isTTY || env.FORCE_COLOR ? (source: string, i: number) => colourFor(source, i) : () => undefined
 const sources = new Map<string, number>()
