@@ -44,7 +44,7 @@ export function redisOptions (config: RedisConfig, connectionName: string): Redi
 }
 
 /** Redis Cluster: the same bounds, on every node's connection and on the cluster client's own queue. */
-export function clusterOptions (config: RedisConfig, connectionName: string): ClusterOptions {
+function clusterOptions (config: RedisConfig, connectionName: string): ClusterOptions {
   // Each node is reached by its own address (its certificate names it); a cluster has no database numbers.
   const { retryStrategy, enableOfflineQueue, host, port, db, tls, ...node } = redisOptions(config, connectionName)
   return {

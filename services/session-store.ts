@@ -291,8 +291,8 @@ export class RedisSessionStore {
       // hash slots, so they are two commands. On one connection they run in the order sent; a cluster may send
       // them to two nodes, so there the session waits for the index's answer (one more round trip, at login).
       const addToIndex = this.#redis.sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs)
-      if (this.#redis.isCluster) await this.#call(addToIndex)
-      await this.#call(Promise.all([addToIndex, this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat)]))
+      const create = async () => await this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat)
+      await this.#call<unknown>(this.#redis.isCluster ? addToIndex.then(create) : Promise.all([addToIndex, create()]))
     }
     await this.#replicated()
   }

@@ -4,11 +4,11 @@
 import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import fc from 'fast-check'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { Browser, visitsOf } from '../harness/client.ts'
 import type { Cluster } from '../harness/cluster.ts'
-import { startCluster } from './helpers/cluster.ts'
+import { redisClient, startCluster } from './helpers/cluster.ts'
 
 const NOT_LOGGED_IN = 'You are not logged in\n'
 const USERNAME_RULE = 'A username is 1 to 64 letters (any script) or digits, with . _ @ - and single spaces inside'
@@ -40,8 +40,7 @@ function trickle (port: number, partial: string): { socket: Socket, closed: Prom
 
 t.test('tampered, truncated, empty, duplicated, huge and random cookies: not logged in, nothing written, nothing lost', async t => {
   const cluster = await startCluster(t)
-  const redis = new Redis(cluster.redisUrl)
-  t.teardown(() => redis.quit())
+  const redis = redisClient(t, cluster.redisUrl)
   const user = new Browser(cluster.url)
   await user.login('alice')
   t.equal(visitsOf((await user.get('/')).text), 1)
@@ -87,8 +86,7 @@ t.test('tampered, truncated, empty, duplicated, huge and random cookies: not log
 
 t.test('usernames: a clear 400 for what is not a name, and what users type is escaped wherever it is shown', async t => {
   const cluster = await startCluster(t)
-  const redis = new Redis(cluster.redisUrl)
-  t.teardown(() => redis.quit())
+  const redis = redisClient(t, cluster.redisUrl)
   const keysBefore = await redis.dbsize()
   const refused = {
     empty: '',
@@ -200,8 +198,7 @@ t.test('clients that trickle a request are cut off by nginx and never tie up a r
 // Random requests: odd methods, paths, cookies (forged, mutated from a real one), bodies and content types.
 t.test('2,000 random requests: never a 5xx, no replica hurt, nothing outside the store in Redis, a bystander unharmed', async t => {
   const cluster = await startCluster(t)
-  const redis = new Redis(cluster.redisUrl)
-  t.teardown(() => redis.quit())
+  const redis = redisClient(t, cluster.redisUrl)
   const pids = cluster.replicas.map(r => r.pid)
   const bystander = new Browser(cluster.url)
   await bystander.login('bystander')

@@ -1,11 +1,10 @@
 // Each defence, tested with the attack it stops: through nginx and 3 replicas, on a real Redis.
 import { createHash, randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import t from 'tap'
 import { Browser, visitsOf } from '../harness/client.ts'
 import { pollUntil } from '../harness/processes.ts'
 import { sessionHandle } from '../services/session-store.ts'
-import { startCluster } from './helpers/cluster.ts'
+import { redisClient, startCluster } from './helpers/cluster.ts'
 
 const NOT_LOGGED_IN = 'You are not logged in\n'
 const sessionIdOf = (cookie: string) => decodeURIComponent(cookie).split('.')[0]!
@@ -40,8 +39,7 @@ t.test('requests from another site cannot log in, log out or end sessions', asyn
 
 t.test('session fixation: an id planted before login is worthless after it', async t => {
   const cluster = await startCluster(t)
-  const redis = new Redis(cluster.redisUrl)
-  t.teardown(() => redis.quit())
+  const redis = redisClient(t, cluster.redisUrl)
   const attacker = new Browser(cluster.url)
   await attacker.login('mallory')
   const planted = attacker.cookies.get('sid')!
@@ -60,8 +58,7 @@ t.test('session fixation: an id planted before login is worthless after it', asy
 
 t.test('a stolen cookie gets nothing after logout, revoke, idle expiry or absolute expiry, on any replica', async t => {
   const cluster = await startCluster(t, { env: { SESSION_IDLE_TTL: '1500ms', SESSION_MAX_AGE: '3s' } })
-  const redis = new Redis(cluster.redisUrl)
-  t.teardown(() => redis.quit())
+  const redis = redisClient(t, cluster.redisUrl)
   const steal = (user: Browser) => new Browser(cluster.url, {}, new Map(user.cookies))
   const worthless = async (thief: Browser, after: string) => {
     for (let i = 0; i < 3; i++) {

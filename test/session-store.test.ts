@@ -4,7 +4,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { Browser, visitsOf } from '../harness/client.ts'
 import { pollUntil } from '../harness/processes.ts'
-import { startCluster } from './helpers/cluster.ts'
+import { redisClient, startCluster } from './helpers/cluster.ts'
 
 async function commandStats (redis: Redis): Promise<Record<string, number>> {
   const info = await redis.info('commandstats')
@@ -27,8 +27,7 @@ function delta (before: Record<string, number>, after: Record<string, number>): 
 
 t.test('store behaviour through nginx and three replicas', async t => {
   const cluster = await startCluster(t)
-  const redis = new Redis(cluster.redisUrl)
-  t.teardown(() => redis.quit())
+  const redis = redisClient(t, cluster.redisUrl)
   const sessionKeys = async () => await redis.keys('sess:{*')
 
   t.test('1,000 concurrent visits with one cookie: the counter ends at exactly 1,000', async t => {
@@ -137,8 +136,7 @@ t.test('store behaviour through nginx and three replicas', async t => {
     const user = new Browser(cluster.url)
     await user.login('stall')
     await user.get('/')
-    const admin = new Redis(cluster.redisUrl)
-    t.teardown(() => admin.quit())
+    const admin = redisClient(t, cluster.redisUrl)
     await admin.call('CLIENT', 'PAUSE', '1500', 'ALL')
     const started = Date.now()
     const res = await user.get('/')
@@ -156,8 +154,7 @@ t.test('store behaviour through nginx and three replicas', async t => {
 
 t.test('absolute lifetime ends a busy session; the user index never outlives its sessions', async t => {
   const cluster = await startCluster(t, { env: { SESSION_IDLE_TTL: '1s', SESSION_MAX_AGE: '2500ms' } })
-  const redis = new Redis(cluster.redisUrl)
-  t.teardown(() => redis.quit())
+  const redis = redisClient(t, cluster.redisUrl)
   const user = new Browser(cluster.url)
   const loggedInAt = Date.now()
   await user.login('busy')

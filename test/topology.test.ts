@@ -2,10 +2,9 @@
 // a replica killed mid-session, readiness following Redis.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { Redis } from 'ioredis'
 import { Browser, visitsOf } from '../harness/client.ts'
 import { pollUntil } from '../harness/processes.ts'
-import { startCluster } from './helpers/cluster.ts'
+import { redisClient, startCluster } from './helpers/cluster.ts'
 
 t.test('one login, every replica, visits in order', async t => {
   const cluster = await startCluster(t)
@@ -36,8 +35,7 @@ t.test('one login, every replica, visits in order', async t => {
 
 t.test('the session expires after the idle time, and not before while visits continue', async t => {
   const cluster = await startCluster(t, { env: { SESSION_IDLE_TTL: '1500ms' } })
-  const redis = new Redis(cluster.redisUrl)
-  t.teardown(() => redis.quit())
+  const redis = redisClient(t, cluster.redisUrl)
   const user = new Browser(cluster.url)
   await user.login('idle')
   // Six visits 500 ms apart: 3 s in all, twice the idle time, but never idle for long. (The pauses pace the
@@ -54,8 +52,7 @@ t.test('the session expires after the idle time, and not before while visits con
 
 t.test('logout deletes the session in Redis; the old cookie is worthless', async t => {
   const cluster = await startCluster(t)
-  const redis = new Redis(cluster.redisUrl)
-  t.teardown(() => redis.quit())
+  const redis = redisClient(t, cluster.redisUrl)
   const user = new Browser(cluster.url)
   await user.login('bob')
   await user.get('/')

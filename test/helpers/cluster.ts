@@ -1,5 +1,6 @@
 // Starts the real topology (harness/cluster.ts) for one test and stops it when the test ends, pass or fail.
 // On failure, the last lines each process printed are attached to the test's diagnostics.
+import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { Cluster, type ClusterOptions } from '../../harness/cluster.ts'
 import { exitWithChildrenOnSignals } from '../../harness/processes.ts'
@@ -22,4 +23,11 @@ export async function startCluster (t: Test, options: ClusterOptions = {}): Prom
     await cluster.stop()
   })
   return cluster
+}
+
+/** A Redis connection for the test's own checks, closed when the test ends. */
+export function redisClient (t: Test, url: string): Redis {
+  const redis = new Redis(url)
+  t.teardown(async () => { await redis.quit() })
+  return redis
 }
