@@ -8,14 +8,20 @@ import observability from './plugins/observability.ts'
 import redisPlugin from './plugins/redis.ts'
 import security from './plugins/security.ts'
 import sessionPlugin from './plugins/session.ts'
+import type { RedisClient } from './redis.ts'
+import accountRoutes from './routes/account.ts'
+import { requireUser } from './routes/guard.ts'
 import healthRoutes, { type Lifecycle } from './routes/health.ts'
 import pageRoutes from './routes/pages.ts'
 import sessionRoutes from './routes/sessions.ts'
-import { escapeHtml, sendPage } from './views.ts'
+import { discardSession } from './session-store/fastify-adapter.ts'
+import views, { escapeHtml } from './views.ts'
 
 export interface AppOptions {
   lifecycle?: Lifecycle
   logger?: FastifyServerOptions['logger']
+  /** A Redis connection to use instead of opening one from config (tests); its owner closes it. */
+  redis?: RedisClient
 }
 
 export async function buildApp (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
@@ -43,25 +49,30 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     done(null, payload)
   })
 
-  app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
     const status = err.statusCode ?? 500
-    // An error answer never saves the session: @fastify/session would try again while sending this page (and
-    // with Redis down, fail again).
-    ;(request as { session?: unknown }).session = null
+    discardSession(request)
     if (status >= 500) request.log.error({ err }, 'request failed')
     if (status === 503) reply.header('retry-after', '1')
     const message = status >= 500 && status !== 503 ? 'Internal server error' : err.message
+    const login = status === 401 ? '<p><a href="/login">Log in</a></p>' : ''
     reply.code(status)
-    return sendPage(request, reply, replica, { title: 'Error', text: message, html: `<p>${escapeHtml(message)}</p>` })
+    return reply.page({
+      title: status === 401 ? 'Not logged in' : 'Error',
+      text: message,
+      html: `<p>${escapeHtml(message)}</p>${login}`,
+      json: { statusCode: status, code: err.code ?? 'INTERNAL', message }
+    })
   })
-  app.setNotFoundHandler((request, reply) => {
+  app.setNotFoundHandler((_request, reply) => {
     reply.code(404)
-    return sendPage(request, reply, replica, { title: 'Not found', text: 'Not found', html: '<p>Not found</p>' })
+    return reply.page({ title: 'Not found', text: 'Not found', html: '<p>Not found</p>', json: { statusCode: 404, code: 'NOT_FOUND', message: 'Not found' } })
   })
 
+  await app.register(views, { replicaName: replica })
   await app.register(observability, { replicaName: replica })
   await app.register(security)
-  await app.register(redisPlugin, { config: config.redis, connectionName: replica })
+  await app.register(redisPlugin, { config: config.redis, connectionName: replica, client: options.redis })
   await app.register(healthRoutes, { lifecycle })
 
   await app.register(async function withSessions (scope) {
@@ -72,15 +83,12 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
       // Redis fail, the login itself fails with a clear 503: the limiter need not fail it first.
       await scope.register(rateLimit, { global: false, redis: scope.redis, nameSpace: `${config.session.keyPrefix}rl:`, skipOnError: true })
     }
-    const routeOptions = { replicaName: replica, cookieName: config.session.cookieName, loginRateLimit: config.loginRateLimit }
-    await scope.register(pageRoutes, routeOptions)
-    await scope.register(sessionRoutes, routeOptions)
+    await scope.register(pageRoutes, { replicaName: replica, cookieName: config.session.cookieName, loginRateLimit: config.loginRateLimit })
+    await scope.register(async function loggedIn (user) {
+      user.addHook('preHandler', requireUser)
+      await user.register(accountRoutes)
+      await user.register(sessionRoutes, { cookieName: config.session.cookieName })
+    })
   })
-
-  if (config.blobRoutes) {
-    // Loaded only when asked for: the comparison store is a dev dependency.
-    const { default: blobComparison } = await import('./blob-comparison.ts')
-    await app.register(blobComparison, { prefix: '/blob', config: config.session, replicaName: replica })
-  }
   return app
 }

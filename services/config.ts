@@ -40,6 +40,45 @@ export interface SessionConfig {
   waitTimeoutMs: number
 }
 
+/**
+ * Every setting a replica reads, with its default: the one list that the start command passes through to its
+ * replicas, and that the README's configuration table is checked against (test/unit/config.test.ts).
+ * `file`: the value may come from the file named by NAME_FILE instead (Docker secrets).
+ */
+export const SETTINGS = [
+  { name: 'SESSION_SECRET', file: true },
+  { name: 'SESSION_IDLE_TTL', default: '30m' },
+  { name: 'SESSION_MAX_AGE', default: '12h' },
+  { name: 'SESSION_KEY_PREFIX', default: 'sess:' },
+  { name: 'SESSION_COOKIE_NAME' },
+  { name: 'SESSION_WAIT_REPLICAS', default: '0' },
+  { name: 'SESSION_WAIT_TIMEOUT', default: '250ms' },
+  { name: 'HTTPS_ONLY', default: '0' },
+  { name: 'REDIS_URL', default: 'redis://127.0.0.1:6379' },
+  { name: 'REDIS_PASSWORD', file: true },
+  { name: 'REDIS_TLS_CA_FILE' },
+  { name: 'REDIS_SENTINELS' },
+  { name: 'REDIS_SENTINEL_NAME', default: 'mymaster' },
+  { name: 'REDIS_CLUSTER_NODES' },
+  { name: 'REDIS_COMMAND_TIMEOUT', default: '500ms' },
+  { name: 'TRUST_PROXY', default: 'loopback' },
+  { name: 'LOGIN_RATE_LIMIT', default: '10' },
+  { name: 'SHUTDOWN_DRAIN', default: '5s' },
+  { name: 'SHUTDOWN_GRACE', default: '10s' },
+  { name: 'HOST', default: '0.0.0.0' },
+  { name: 'PORT', default: '3000' },
+  { name: 'REPLICA_NAME' },
+  { name: 'LOG_LEVEL', default: 'info' },
+  { name: 'NODE_ENV' }
+] as const satisfies ReadonlyArray<{ name: string, default?: string, file?: boolean }>
+
+export type SettingName = typeof SETTINGS[number]['name']
+
+const DEFAULTS = new Map<string, string>(SETTINGS.flatMap(s => 'default' in s ? [[s.name, s.default]] : []))
+
+/** Every environment variable a replica reads (NAME_FILE included where allowed). */
+export const SETTING_VARIABLES: string[] = SETTINGS.flatMap(s => 'file' in s ? [s.name, `${s.name}_FILE`] : [s.name])
+
 export interface Config {
   replicaName: string
   host: string
@@ -54,8 +93,6 @@ export interface Config {
   shutdownDrainMs: number
   /** Upper bound on a graceful stop; past it the process exits anyway. */
   shutdownGraceMs: number
-  /** Mounts the whole-JSON comparison store under /blob (benchmark only; needs dev dependencies). */
-  blobRoutes: boolean
   session: SessionConfig
   redis: RedisConfig
 }
@@ -108,7 +145,7 @@ function parseAddresses (name: string, value: string, defaultPort: number): Addr
 }
 
 /** VAR, or the contents of the file named by VAR_FILE (Docker secrets). */
-function fromEnvOrFile (env: NodeJS.ProcessEnv, name: string): string | undefined {
+function fromEnvOrFile (env: NodeJS.ProcessEnv, name: SettingName): string | undefined {
   const file = env[`${name}_FILE`]
   if (!file) return env[name]
   try {
@@ -142,52 +179,52 @@ function parseSecrets (env: NodeJS.ProcessEnv, production: boolean): string[] {
 }
 
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  const value = (name: SettingName): string => env[name] ?? DEFAULTS.get(name) ?? ''
   const production = env.NODE_ENV === 'production'
-  const idleTtlMs = parseDuration('SESSION_IDLE_TTL', env.SESSION_IDLE_TTL ?? '30m')
-  const maxAgeMs = parseDuration('SESSION_MAX_AGE', env.SESSION_MAX_AGE ?? '12h')
+  const idleTtlMs = parseDuration('SESSION_IDLE_TTL', value('SESSION_IDLE_TTL'))
+  const maxAgeMs = parseDuration('SESSION_MAX_AGE', value('SESSION_MAX_AGE'))
   if (maxAgeMs < idleTtlMs) throw new ConfigError('SESSION_MAX_AGE must not be shorter than SESSION_IDLE_TTL')
-  const httpsOnly = parseBoolean('HTTPS_ONLY', env.HTTPS_ONLY ?? '0')
-  const commandTimeoutMs = parseDuration('REDIS_COMMAND_TIMEOUT', env.REDIS_COMMAND_TIMEOUT ?? '500ms')
-  const waitTimeoutMs = parseDuration('SESSION_WAIT_TIMEOUT', env.SESSION_WAIT_TIMEOUT ?? '250ms')
+  const httpsOnly = parseBoolean('HTTPS_ONLY', value('HTTPS_ONLY'))
+  const commandTimeoutMs = parseDuration('REDIS_COMMAND_TIMEOUT', value('REDIS_COMMAND_TIMEOUT'))
+  const waitTimeoutMs = parseDuration('SESSION_WAIT_TIMEOUT', value('SESSION_WAIT_TIMEOUT'))
   if (waitTimeoutMs >= commandTimeoutMs) throw new ConfigError('SESSION_WAIT_TIMEOUT must be shorter than REDIS_COMMAND_TIMEOUT')
-  const sentinels = parseAddresses('REDIS_SENTINELS', env.REDIS_SENTINELS ?? '', 26379)
-  const clusterNodes = parseAddresses('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES ?? '', 6379)
-  const waitReplicas = integer('SESSION_WAIT_REPLICAS', env.SESSION_WAIT_REPLICAS ?? '0', 0, 16)
+  const sentinels = parseAddresses('REDIS_SENTINELS', value('REDIS_SENTINELS'), 26379)
+  const clusterNodes = parseAddresses('REDIS_CLUSTER_NODES', value('REDIS_CLUSTER_NODES'), 6379)
+  const waitReplicas = integer('SESSION_WAIT_REPLICAS', value('SESSION_WAIT_REPLICAS'), 0, 16)
   if (sentinels.length > 0 && clusterNodes.length > 0) throw new ConfigError('set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both')
   // WAIT has no key, so a cluster client cannot send it to the node that holds the session just written.
   if (clusterNodes.length > 0 && waitReplicas > 0) throw new ConfigError('SESSION_WAIT_REPLICAS is not supported with REDIS_CLUSTER_NODES')
-  const shutdownDrainMs = parseDuration('SHUTDOWN_DRAIN', env.SHUTDOWN_DRAIN ?? '5s')
-  const shutdownGraceMs = parseDuration('SHUTDOWN_GRACE', env.SHUTDOWN_GRACE ?? '10s')
+  const shutdownDrainMs = parseDuration('SHUTDOWN_DRAIN', value('SHUTDOWN_DRAIN'))
+  const shutdownGraceMs = parseDuration('SHUTDOWN_GRACE', value('SHUTDOWN_GRACE'))
   if (shutdownDrainMs >= shutdownGraceMs) throw new ConfigError('SHUTDOWN_DRAIN must be shorter than SHUTDOWN_GRACE')
 
   return {
-    replicaName: env.REPLICA_NAME ?? hostname(),
-    host: env.HOST ?? '0.0.0.0',
-    port: integer('PORT', env.PORT ?? '3000', 0, 65535),
+    replicaName: value('REPLICA_NAME') || hostname(),
+    host: value('HOST'),
+    port: integer('PORT', value('PORT'), 0, 65535),
     production,
-    logLevel: env.LOG_LEVEL ?? 'info',
-    trustProxy: env.TRUST_PROXY ?? 'loopback',
-    loginRateLimit: integer('LOGIN_RATE_LIMIT', env.LOGIN_RATE_LIMIT ?? '10', 0, 1_000_000),
+    logLevel: value('LOG_LEVEL'),
+    trustProxy: value('TRUST_PROXY'),
+    loginRateLimit: integer('LOGIN_RATE_LIMIT', value('LOGIN_RATE_LIMIT'), 0, 1_000_000),
     shutdownDrainMs,
     shutdownGraceMs,
-    blobRoutes: env.BENCH_BLOB_ROUTES === '1',
     session: {
       secrets: parseSecrets(env, production),
       idleTtlMs,
       maxAgeMs,
-      keyPrefix: env.SESSION_KEY_PREFIX ?? 'sess:',
-      cookieName: env.SESSION_COOKIE_NAME ?? (httpsOnly ? '__Host-sid' : 'sid'),
+      keyPrefix: value('SESSION_KEY_PREFIX'),
+      cookieName: value('SESSION_COOKIE_NAME') || (httpsOnly ? '__Host-sid' : 'sid'),
       cookieSecure: httpsOnly ? true : 'auto',
       waitReplicas,
       waitTimeoutMs
     },
     redis: {
-      url: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      url: value('REDIS_URL'),
       sentinels,
       clusterNodes,
-      sentinelName: env.REDIS_SENTINEL_NAME ?? 'mymaster',
+      sentinelName: value('REDIS_SENTINEL_NAME'),
       commandTimeoutMs,
-      tlsCaFile: env.REDIS_TLS_CA_FILE || undefined,
+      tlsCaFile: value('REDIS_TLS_CA_FILE') || undefined,
       password: fromEnvOrFile(env, 'REDIS_PASSWORD') || undefined
     }
   }

@@ -1,41 +1,4 @@
 // The replica's entry point: read config, listen, and stop gracefully on SIGTERM/SIGINT.
-import closeWithGrace from 'close-with-grace'
-import net from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { buildApp } from './app.ts'
-import { ConfigError, loadConfig } from './config.ts'
+import { configOrExit, serve } from './serve.ts'
 
-let config
-try {
-  config = loadConfig()
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  console.error(`Configuration error: ${err.message}`)
-  process.exit(1)
-}
-
-const lifecycle = { closing: false }
-const app = await buildApp(config, { lifecycle })
-const openConnections = async () => await new Promise<number>(resolve => app.server.getConnections((_err, count) => resolve(count)))
-
-closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
-  // Readiness turns 503, and every answer closes its connection (app.ts). The listener closes at once: nginx's
-  // next new connection is refused, retried on another replica (POSTs too: never sent) and the replica rests.
-  // Open connections are served until nginx closes them, which it does with idle ones within the drain time (its
-  // upstream keepalive_timeout is shorter); closing one here could cut a request nginx is just sending on it, and
-  // a POST it has sent is not retried. net.Server's own close: stop accepting, call back once the last
-  // connection has ended (http.Server's would close idle keep-alive connections at once).
-  lifecycle.closing = true
-  const drained = new Promise<true>(resolve => net.Server.prototype.close.call(app.server, () => resolve(true)))
-  const connections = await openConnections()
-  if (err) app.log.error({ err, connections }, 'fatal error, shutting down')
-  else app.log.info({ signal, connections }, 'shutting down')
-  if (!await Promise.race([drained, sleep(config.shutdownDrainMs, false)])) {
-    app.log.warn({ connections: await openConnections() }, 'drain time is up: closing connections the balancer still holds open')
-  }
-  // Finishes in-flight requests, then closes Redis (onClose hooks).
-  await app.close()
-  app.log.info('stopped')
-})
-
-await app.listen({ host: config.host, port: config.port })
+await serve(configOrExit())

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { Browser, visitsOf } from '../harness/client.ts'
 import { pollUntil } from '../harness/processes.ts'
-import { sessionHandle } from '../services/session-store.ts'
+import { sessionHandle } from '../services/session-store/keys.ts'
 import { redisClient, startCluster } from './helpers/cluster.ts'
 
 const NOT_LOGGED_IN = 'You are not logged in\n'

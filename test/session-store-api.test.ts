@@ -6,7 +6,9 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { exitWithChildrenOnSignals } from '../harness/processes.ts'
 import { RedisServer } from '../harness/redis-server.ts'
-import { RedisSessionStore } from '../services/session-store.ts'
+import { FastifySessionAdapter } from '../services/session-store/fastify-adapter.ts'
+import { sessionKey, userIndexKey } from '../services/session-store/keys.ts'
+import { RedisSessionStore } from '../services/session-store/store.ts'
 
 exitWithChildrenOnSignals()
 
@@ -23,19 +25,20 @@ t.test('the store API against a real Redis', async t => {
     rmSync(dir, { recursive: true, force: true })
   })
   const store = new RedisSessionStore(redis, { prefix: 'sess:', idleTtlMs: 60_000, maxAgeMs: 3_600_000 })
+  const adapter = new FastifySessionAdapter(store)
   const set = async (id: string, session: object) => await new Promise<void>((resolve, reject) =>
-    store.set(id, session, err => (err ? reject(err) : resolve())))
+    adapter.set(id, session, err => (err ? reject(err) : resolve())))
 
   await store.create(ID_A, { user: 'erin', cart: ['apple'], visits: 0 })
   t.same(await store.load(ID_A), { user: 'erin', cart: ['apple'], visits: 0 }, 'fields come back typed, without metadata')
-  t.same(Object.keys(await redis.hgetall(`sess:{${ID_A}}`)).sort(), ['@c', '@x', 'cart', 'user', 'visits'],
+  t.same(Object.keys(await redis.hgetall(sessionKey('sess:', ID_A))).sort(), ['@c', '@x', 'cart', 'user', 'visits'],
     'one hash, one field per attribute')
 
   // Two requests read the same session, then each changes a different field (in place, for the array).
   const first = { ...(await store.load(ID_A)) }
   const second = { ...(await store.load(ID_A)) }
-  store.track(first)
-  store.track(second)
+  adapter.track(first)
+  adapter.track(second)
   ;(first.cart as string[]).push('pear')
   second.theme = 'dark'
   delete second.visits
@@ -49,24 +52,24 @@ t.test('the store API against a real Redis', async t => {
   t.same(await store.load(ID_A), { user: 'erin', cart: ['apple', 'pear'], theme: 'dark' }, 'a save with no change writes nothing')
 
   const get = async (id: string) => await new Promise<unknown>((resolve, reject) =>
-    store.get(id, (err, session) => (err ? reject(err) : resolve(session))))
+    adapter.get(id, (err, session) => (err ? reject(err) : resolve(session))))
   const increment = { field: 'visits', applied: false }
   let loading: Promise<unknown> = Promise.resolve()
-  store.withIncrementOnLoad(increment, () => { loading = get(ID_A) })
+  adapter.withIncrementOnLoad(increment, () => { loading = get(ID_A) })
   t.match(await loading, { visits: 1 }, 'a load started inside withIncrementOnLoad counts the visit in the same script')
   t.equal(increment.applied, true)
   t.match(await get(ID_A), { visits: 1 }, 'a load outside it does not')
 
   t.equal(await store.increment(ID_B, 'visits'), null, 'no increment on a missing session')
-  t.equal(await redis.exists(`sess:{${ID_B}}`), 0, 'and the session is not resurrected')
+  t.equal(await redis.exists(sessionKey('sess:', ID_B)), 0, 'and the session is not resurrected')
   t.equal(await store.load('../../etc'), null, 'an id of another format never becomes a key')
   t.equal(await store.load('*'), null)
 
   await store.create(ID_B, { user: 'erin' })
   t.same((await store.listForUser('erin')).map(s => s.id), [ID_A, ID_B])
-  await redis.del(`sess:{${ID_A}}`) // as if it had expired
+  await redis.del(sessionKey('sess:', ID_A)) // as if it had expired
   t.same((await store.listForUser('erin')).map(s => s.id), [ID_B], 'a session that is gone is pruned from the index')
-  t.same(await redis.zrange('sess:u:{erin}', '0', '-1'), [ID_B])
+  t.same(await redis.zrange(userIndexKey('sess:', 'erin'), '0', '-1'), [ID_B])
   t.equal(await store.destroyAllForUser('erin'), 1)
   t.same(await redis.keys('*'), [], 'log out everywhere leaves nothing behind')
 })

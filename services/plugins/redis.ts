@@ -1,9 +1,9 @@
 // Shares one Redis connection with the whole app and closes it last, after in-flight requests are done.
+// Tests hand in a connection of their own (buildApp's `redis`), which they close themselves.
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
-import type { RedisClient } from '../redis.ts'
 import type { RedisConfig } from '../config.ts'
-import { createRedis } from '../redis.ts'
+import { createRedis, type RedisClient } from '../redis.ts'
 
 const STARTUP_WAIT_MS = 2000
 
@@ -13,9 +13,16 @@ declare module 'fastify' {
   }
 }
 
-export default fp<{ config: RedisConfig, connectionName: string }>(async function redisPlugin (app, { config, connectionName }) {
-  const redis = createRedis(config, connectionName, app.log)
+export interface RedisPluginOptions {
+  config: RedisConfig
+  connectionName: string
+  client?: RedisClient
+}
+
+export default fp<RedisPluginOptions>(async function redisPlugin (app, { config, connectionName, client }) {
+  const redis = client ?? createRedis(config, connectionName, app.log)
   app.decorate<RedisClient>('redis', redis)
+  if (client) return
   // Commands fail at once while there is no connection: start serving with one if it comes soon, or without
   // (readiness says so, and the connection keeps being retried).
   await Promise.race([

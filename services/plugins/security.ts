@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import helmet, { type HelmetOptions } from 'helmet'
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { CrossSiteError } from '../errors.ts'
 import { STYLE } from '../views.ts'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -52,6 +53,6 @@ export default fp(async function security (app) {
     const reason = SAFE_METHODS.has(request.method) ? undefined : crossSiteReason(request)
     if (reason === undefined) return done()
     request.log.warn({ reason }, 'cross-site request refused')
-    done(Object.assign(new Error('Cross-site request refused'), { statusCode: 403 }))
+    done(new CrossSiteError())
   })
 }, { name: 'security' })

@@ -1,31 +1,21 @@
 // Every session of the signed-in user: list them, end one, or end them all ("log out everywhere").
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { sessionHandle } from '../session-store.ts'
-import { escapeHtml, postButton, sendPage } from '../views.ts'
+import type { FastifyPluginAsync } from 'fastify'
+import { NoSuchSessionError } from '../errors.ts'
+import { HANDLE_PATTERN, sessionHandle } from '../session-store/keys.ts'
+import { escapeHtml, postButton } from '../views.ts'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-const sessionRoutes: FastifyPluginAsync<{ replicaName: string, cookieName: string }> = async (app, { replicaName, cookieName }) => {
-  function requireUser (request: FastifyRequest, reply: FastifyReply): string | undefined {
-    const user = request.session.user
-    if (!user) {
-      reply.code(401)
-      sendPage(request, reply, replicaName, {
-        title: 'Not logged in',
-        text: 'You are not logged in',
-        html: '<p>You are not logged in</p><p><a href="/login">Log in</a></p>'
-      })
-    }
-    return user
-  }
-
+const sessionRoutes: FastifyPluginAsync<{ cookieName: string }> = async (app, { cookieName }) => {
   app.get('/sessions', async (request, reply) => {
-    const user = requireUser(request, reply)
-    if (!user) return reply
+    const user = request.session.user!
     const current = sessionHandle(request.session.sessionId)
     const sessions = await app.sessions.listForUser(user, ['ua', 'via'])
     const rows = sessions.map(s => ({
-      ...s,
+      handle: s.handle,
+      createdAt: s.createdAt,
+      lastSeenAt: s.lastSeenAt,
+      expiresAt: s.expiresAt,
       current: s.handle === current,
       ua: String(s.fields.ua ?? ''),
       via: String(s.fields.via ?? '')
@@ -38,19 +28,14 @@ const sessionRoutes: FastifyPluginAsync<{ replicaName: string, cookieName: strin
 ${rows.map(r => `<tr><td>${iso(r.createdAt)}</td><td>${iso(r.lastSeenAt)}</td><td>${escapeHtml(r.ua) || '—'}</td>
 <td>${escapeHtml(r.via)}</td><td>${r.current ? '<strong>this one</strong> ' : ''}${postButton(`/sessions/${r.handle}/revoke`, 'End')}</td></tr>`).join('\n')}
 </table><p>${postButton('/sessions/revoke-all', 'Log out everywhere')} <a href="/">Home</a></p>`
-    return sendPage(request, reply, replicaName, { title: 'Your sessions', text: text.join('\n'), html })
+    return reply.page({ title: 'Your sessions', text: text.join('\n'), html, json: { user, sessions: rows } })
   })
 
   app.post<{ Params: { handle: string } }>('/sessions/:handle/revoke', {
-    schema: { params: { type: 'object', properties: { handle: { type: 'string', pattern: '^[A-Za-z0-9_-]{16}$' } } } }
+    schema: { params: { type: 'object', properties: { handle: { type: 'string', pattern: HANDLE_PATTERN } } } }
   }, async (request, reply) => {
-    const user = requireUser(request, reply)
-    if (!user) return reply
     const { handle } = request.params
-    if (!await app.sessions.revoke(user, handle)) {
-      reply.code(404)
-      return sendPage(request, reply, replicaName, { title: 'No such session', text: 'No such session', html: '<p>No such session</p>' })
-    }
+    if (!await app.sessions.revoke(request.session.user!, handle)) throw new NoSuchSessionError()
     if (handle === sessionHandle(request.session.sessionId)) {
       reply.clearCookie(cookieName, { path: '/' })
       return reply.redirect('/', 302)
@@ -59,9 +44,7 @@ ${rows.map(r => `<tr><td>${iso(r.createdAt)}</td><td>${iso(r.lastSeenAt)}</td><t
   })
 
   app.post('/sessions/revoke-all', async (request, reply) => {
-    const user = requireUser(request, reply)
-    if (!user) return reply
-    await app.sessions.destroyAllForUser(user)
+    await app.sessions.destroyAllForUser(request.session.user!)
     reply.clearCookie(cookieName, { path: '/' })
     return reply.redirect('/', 302)
   })

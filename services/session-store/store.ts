@@ -1,14 +1,14 @@
-// The session store: one Redis hash per session, written field by field.
+// The session store's own API: one Redis hash per session, written field by field.
 //
 //   {prefix}{<session id>}   hash    user fields (JSON-encoded values) + @c created, @x absolute deadline
 //   {prefix}u:{<user>}       zset    member: session id, score: that session's absolute deadline (+ slack)
 //
 // Reads slide the idle expiry in the same script that reads (one round trip); writes send only changed fields;
-// counters use HINCRBY. It plugs into @fastify/session (get/set/destroy) and has its own API for the rest.
-import { createHash } from 'node:crypto'
-import type { Result } from 'ioredis'
-import type { RedisClient } from './redis.ts'
-import * as scripts from './session-scripts.ts'
+// counters use HINCRBY. fastify-adapter.ts plugs it into @fastify/session.
+import { SessionStoreUnavailableError } from '../errors.ts'
+import type { RedisClient } from '../redis.ts'
+import { defineSessionCommands } from './commands.ts'
+import { CREATED_FIELD, DEADLINE_FIELD, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
 
 export interface SessionStoreOptions {
   prefix: string
@@ -22,9 +22,11 @@ export interface SessionStoreOptions {
 }
 
 export type SessionFields = Record<string, unknown>
+/** Field values as stored: JSON text. */
+export type EncodedFields = Record<string, string>
 
 export interface SessionSummary {
-  /** A public name for the session (a hash of its id): the id itself is a credential and never leaves the server. */
+  /** A public name for the session (see keys.ts): the id itself never leaves the server. */
   handle: string
   createdAt: number
   lastSeenAt: number
@@ -32,62 +34,8 @@ export interface SessionSummary {
   fields: SessionFields
 }
 
-/** A Redis failure or timeout: the request cannot be served now, and nothing was half-written. */
-export class SessionStoreUnavailableError extends Error {
-  override name = 'SessionStoreUnavailableError'
-  statusCode = 503
-  code = 'SESSION_STORE_UNAVAILABLE'
-  constructor (cause: unknown) {
-    super('The session store is unavailable; please try again shortly', { cause })
-  }
-}
-
-type Callback = (err?: unknown) => void
-type Encoded = Record<string, string>
-
-// The fields as last read from or written to Redis, kept on the session object: a later save sends only the difference.
-const kSnapshot = Symbol('session-store.snapshot')
-interface Tracked { [kSnapshot]?: Encoded }
-
-/** A request's wish that loading its session also count a visit (see `withIncrementOnLoad`). */
-export interface LoadIncrement {
-  field: string
-  /** Set once the load has carried the increment: the loaded session then holds the new value. */
-  applied: boolean
-}
-
 /** A deadline slack for index entries: the index entry is written just before its session, so it must outlive it. */
 const INDEX_SLACK_MS = 1000
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    sessionLoad(key: string, idleMs: number, increment?: string): Result<string[] | null, Context>
-    sessionCreate(key: string, idleMs: number, maxAgeMs: number, ...fields: string[]): Result<number, Context>
-    sessionPatch(key: string, setCount: number, ...fieldsThenDeletes: string[]): Result<number, Context>
-    sessionIncrement(key: string, field: string, by: number): Result<number | null, Context>
-    sessionDestroy(key: string, userField: string): Result<string | null, Context>
-    sessionIndexAdd(key: string, sessionId: string, slackMs: number, maxAgeMs: number): Result<number, Context>
-    sessionIndexList(key: string): Result<string[], Context>
-  }
-}
-
-export function defineSessionCommands (redis: RedisClient): void {
-  const define = (name: string, lua: string) => redis.defineCommand(name, { numberOfKeys: 1, lua })
-  define('sessionLoad', scripts.LOAD)
-  define('sessionCreate', scripts.CREATE)
-  define('sessionPatch', scripts.PATCH)
-  define('sessionIncrement', scripts.INCREMENT)
-  define('sessionDestroy', scripts.DESTROY)
-  define('sessionIndexAdd', scripts.INDEX_ADD)
-  define('sessionIndexList', scripts.INDEX_LIST)
-}
-
-/** The session id is base64url from @fastify/session; anything else never becomes part of a key. */
-const SESSION_ID = /^[A-Za-z0-9_-]{22,64}$/
-
-export function sessionHandle (sessionId: string): string {
-  return createHash('sha256').update(sessionId).digest('base64url').slice(0, 16)
-}
 
 function encode (value: unknown): string {
   return JSON.stringify(value) ?? 'null'
@@ -101,9 +49,9 @@ function decode (raw: string): unknown {
   }
 }
 
-/** The session's own enumerable fields, encoded: @fastify/session keeps `cookie` beside them. */
-function encodeFields (session: object): Encoded {
-  const out: Encoded = {}
+/** An object's own enumerable fields, encoded; `cookie` is @fastify/session's, not the session's. */
+export function encodeFields (session: object): EncodedFields {
+  const out: EncodedFields = {}
   for (const [key, value] of Object.entries(session)) {
     if (key === 'cookie' || value === undefined) continue
     if (key.startsWith('@')) throw new Error(`session field names may not start with "@": ${key}`)
@@ -120,7 +68,6 @@ export class RedisSessionStore {
   readonly #userField: string
   readonly #waitReplicas: number
   readonly #waitTimeoutMs: number
-  #incrementOnLoad: LoadIncrement | undefined
 
   constructor (redis: RedisClient, options: SessionStoreOptions) {
     this.#redis = redis
@@ -133,16 +80,13 @@ export class RedisSessionStore {
     defineSessionCommands(redis)
   }
 
-  /** The session's key: its id in a hash tag, so all its keys share one Redis Cluster slot. */
   key (sessionId: string): string {
-    return `${this.#prefix}{${sessionId}}`
+    return sessionKey(this.#prefix, sessionId)
   }
 
   userIndexKey (user: string): string {
-    return `${this.#prefix}u:{${user}}`
+    return userIndexKey(this.#prefix, user)
   }
-
-  // ---- the store's own API ---------------------------------------------------------------------------------
 
   /**
    * Reads a live session and slides its idle expiry, in one round trip; with `increment`, also adds 1 to that
@@ -158,7 +102,7 @@ export class RedisSessionStore {
     const fields: SessionFields = {}
     for (let i = 0; i < flat.length; i += 2) {
       const name = flat[i] as string
-      if (name.charCodeAt(0) !== 64 /* @ */) fields[name] = decode(flat[i + 1] as string)
+      if (name.charCodeAt(0) !== 64 /* @: the store's own fields */) fields[name] = decode(flat[i + 1] as string)
     }
     return fields
   }
@@ -168,6 +112,14 @@ export class RedisSessionStore {
     await this.#create(sessionId, encodeFields(fields))
   }
 
+  /**
+   * Writes what changed since `before` (the fields as read), or the whole session when it is new (`before`
+   * null). A session ended meanwhile is not brought back.
+   */
+  async write (sessionId: string, before: EncodedFields | null, after: EncodedFields): Promise<void> {
+    await (before ? this.#patch(sessionId, before, after) : this.#create(sessionId, after))
+  }
+
   /** Adds 1 (or `by`) to a counter field atomically. Null when the session is gone: it is never resurrected. */
   async increment (sessionId: string, field: string, by = 1): Promise<number | null> {
     if (!SESSION_ID.test(sessionId)) return null
@@ -175,12 +127,11 @@ export class RedisSessionStore {
   }
 
   /** Ends a session and drops it from its user's index. */
-  async destroy (sessionId: string): Promise<void>
-  destroy (sessionId: string, callback: Callback): void
-  destroy (sessionId: string, callback?: Callback): Promise<void> | void {
-    const done = this.#destroy(sessionId)
-    if (!callback) return done
-    done.then(() => callback(), callback)
+  async destroy (sessionId: string): Promise<void> {
+    if (!SESSION_ID.test(sessionId)) return
+    const user = await this.#call(this.#redis.sessionDestroy(this.key(sessionId), this.#userField))
+    if (user !== null) await this.#call(this.#redis.zrem(this.userIndexKey(decode(user) as string), sessionId))
+    await this.#replicated()
   }
 
   /** The user's live sessions, oldest first; prunes index entries whose session is gone. */
@@ -190,7 +141,7 @@ export class RedisSessionStore {
     if (ids.length === 0) return []
     // One command per key (sessions live in different hash slots), all sent at once.
     const replies = await this.#call(Promise.all(ids.map(async id => await Promise.all([
-      this.#redis.hmget(this.key(id), '@c', '@x', this.#userField, ...fieldNames),
+      this.#redis.hmget(this.key(id), CREATED_FIELD, DEADLINE_FIELD, this.#userField, ...fieldNames),
       this.#redis.pexpiretime(this.key(id))
     ]))))
     const live: Array<SessionSummary & { id: string }> = []
@@ -220,7 +171,7 @@ export class RedisSessionStore {
     const sessions = await this.listForUser(user)
     const target = sessions.find(s => s.handle === handle)
     if (!target) return false
-    await this.#destroy(target.id)
+    await this.destroy(target.id)
     return true
   }
 
@@ -235,53 +186,9 @@ export class RedisSessionStore {
     return deleted.filter(n => n === 1).length
   }
 
-  // ---- @fastify/session's store interface ----------------------------------------------------------------
-
-  // `never`: @fastify/session types its callback with its Session class, which the plain fields become.
-  get (sessionId: string, callback: (err: unknown, session?: never) => void): void {
-    const increment = this.#incrementOnLoad
-    this.#incrementOnLoad = undefined
-    if (increment) increment.applied = true
-    this.load(sessionId, increment?.field).then(session => callback(null, session as never), callback)
-  }
-
-  /**
-   * @fastify/session's `get` receives only an id, so a route cannot ask it to count a visit. It does call `get`
-   * synchronously from its onRequest hook, though: a hook registered just before it runs that hook inside `fn`,
-   * and a load started there carries the increment (one round trip instead of two). `applied` says whether it
-   * did; when it did not, the caller increments on its own.
-   */
-  withIncrementOnLoad (increment: LoadIncrement, fn: () => void): void {
-    this.#incrementOnLoad = increment
-    try {
-      fn()
-    } finally {
-      this.#incrementOnLoad = undefined
-    }
-  }
-
-  /**
-   * Called by @fastify/session when a session is new or changed. A session read from Redis carries the
-   * snapshot taken by `track`, so only the difference is written; a new one is created whole.
-   */
-  set (sessionId: string, session: object, callback: Callback): void {
-    const fields = encodeFields(session)
-    const snapshot = (session as Tracked)[kSnapshot]
-    const write = snapshot ? this.#patch(sessionId, snapshot, fields) : this.#create(sessionId, fields)
-    write.then(() => {
-      (session as Tracked)[kSnapshot] = fields
-      callback()
-    }, callback)
-  }
-
-  /** Remembers what a session read from Redis held, so that `set` can write only what changes. */
-  track (session: object): void {
-    (session as Tracked)[kSnapshot] = encodeFields(session)
-  }
-
   // ---- internals -----------------------------------------------------------------------------------------
 
-  async #create (sessionId: string, fields: Encoded): Promise<void> {
+  async #create (sessionId: string, fields: EncodedFields): Promise<void> {
     const flat = Object.entries(fields).flat()
     const user = fields[this.#userField]
     if (user === undefined) {
@@ -297,7 +204,7 @@ export class RedisSessionStore {
     await this.#replicated()
   }
 
-  async #patch (sessionId: string, before: Encoded, after: Encoded): Promise<void> {
+  async #patch (sessionId: string, before: EncodedFields, after: EncodedFields): Promise<void> {
     const sets: string[] = []
     const deletes: string[] = []
     for (const [name, value] of Object.entries(after)) if (before[name] !== value) sets.push(name, value)
@@ -310,13 +217,6 @@ export class RedisSessionStore {
     await this.#call(this.#redis.sessionPatch(this.key(sessionId), sets.length / 2, ...sets, ...deletes))
   }
 
-  async #destroy (sessionId: string): Promise<void> {
-    if (!SESSION_ID.test(sessionId)) return
-    const user = await this.#call(this.#redis.sessionDestroy(this.key(sessionId), this.#userField))
-    if (user !== null) await this.#call(this.#redis.zrem(this.userIndexKey(decode(user) as string), sessionId))
-    await this.#replicated()
-  }
-
   /**
    * Redis replicates asynchronously: a failover right after a login could lose the session, or bring back one
    * just ended. WAIT holds the answer until enough replicas have everything this connection wrote.
@@ -325,7 +225,7 @@ export class RedisSessionStore {
     if (this.#waitReplicas === 0) return
     const acknowledged = await this.#call(this.#redis.wait(this.#waitReplicas, this.#waitTimeoutMs))
     if (acknowledged < this.#waitReplicas) {
-      throw new SessionStoreUnavailableError(new Error(`${acknowledged} of ${this.#waitReplicas} Redis replicas acknowledged the write`))
+      throw new SessionStoreUnavailableError({ cause: new Error(`${acknowledged} of ${this.#waitReplicas} Redis replicas acknowledged the write`) })
     }
   }
 
@@ -333,7 +233,7 @@ export class RedisSessionStore {
     try {
       return await pending
     } catch (err) {
-      throw err instanceof SessionStoreUnavailableError ? err : new SessionStoreUnavailableError(err)
+      throw err instanceof SessionStoreUnavailableError ? err : new SessionStoreUnavailableError({ cause: err })
     }
   }
 }

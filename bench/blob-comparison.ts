@@ -1,14 +1,14 @@
 // The comparison the benchmark measures against: the stack most users run today, @fastify/session with
 // connect-redis (8.x, the last line that works with ioredis), which keeps each session as one JSON string and
-// writes it back whole. Mounted under /blob on the same replicas, same Redis and same nginx; benchmark only.
+// writes it back whole. Mounted under /blob (bench/replica.ts) on the same replicas, same Redis and same nginx; benchmark only.
 import fastifyCookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import fastifySession from '@fastify/session'
 import { RedisStore } from 'connect-redis'
 import type { FastifyPluginAsync } from 'fastify'
-import type { SessionConfig } from './config.ts'
+import type { SessionConfig } from '../services/config.ts'
 
-const blobComparison: FastifyPluginAsync<{ config: SessionConfig, replicaName: string }> = async (app, { config }) => {
+const blobComparison: FastifyPluginAsync<{ config: SessionConfig }> = async (app, { config }) => {
   await app.register(formbody)
   await app.register(fastifyCookie)
   await app.register(fastifySession, {

@@ -1,4 +1,4 @@
-// Server-side scripts of the session store. Each runs atomically inside Redis, so a session is never seen
+// The session store's Lua scripts. Each runs atomically inside Redis, so a session is never seen
 // half-written, and each touches keys of one hash slot only (Redis Cluster). ioredis sends them by SHA and
 // re-sends the source when Redis answers NOSCRIPT (after a restart, a failover or SCRIPT FLUSH).
 //

@@ -1,0 +1,28 @@
+// The store's scripts as ioredis commands: sent by SHA (EVALSHA), the source re-sent when Redis answers NOSCRIPT.
+import type { Result } from 'ioredis'
+import type { RedisClient } from '../redis.ts'
+import * as scripts from './scripts.ts'
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    sessionLoad(key: string, idleMs: number, increment?: string): Result<string[] | null, Context>
+    sessionCreate(key: string, idleMs: number, maxAgeMs: number, ...fields: string[]): Result<number, Context>
+    sessionPatch(key: string, setCount: number, ...fieldsThenDeletes: string[]): Result<number, Context>
+    sessionIncrement(key: string, field: string, by: number): Result<number | null, Context>
+    sessionDestroy(key: string, userField: string): Result<string | null, Context>
+    sessionIndexAdd(key: string, sessionId: string, slackMs: number, maxAgeMs: number): Result<number, Context>
+    sessionIndexList(key: string): Result<string[], Context>
+  }
+}
+
+/** Defines the commands on a connection (or cluster client); each script takes exactly one key. */
+export function defineSessionCommands (redis: RedisClient): void {
+  const define = (name: string, lua: string) => redis.defineCommand(name, { numberOfKeys: 1, lua })
+  define('sessionLoad', scripts.LOAD)
+  define('sessionCreate', scripts.CREATE)
+  define('sessionPatch', scripts.PATCH)
+  define('sessionIncrement', scripts.INCREMENT)
+  define('sessionDestroy', scripts.DESTROY)
+  define('sessionIndexAdd', scripts.INDEX_ADD)
+  define('sessionIndexList', scripts.INDEX_LIST)
+}

@@ -1,0 +1,168 @@
+// The store plugged into @fastify/session. Everything that leans on @fastify/session's internals is here, and
+// test/app/fastify-adapter.test.ts fails if an upgrade breaks one of these assumptions:
+//  1. it calls the store's `get` synchronously from its onRequest hook (so a hook registered just before it can
+//     make the load count a visit: one round trip, see `withIncrementOnLoad`);
+//  2. its hooks run in registration order with ours around them;
+//  3. its onSend clears a cookie that differs from the id signed with the current secret unless the session
+//     changed (so a cookie signed with an older secret is re-signed here instead);
+//  4. `cookie` is the only enumerable field of a Session besides the user's own;
+//  5. an error answer would save the session again while sending the error page (`discardSession`).
+import fastifyCookie from '@fastify/cookie'
+import fastifySession from '@fastify/session'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { encodeFields, type EncodedFields, type RedisSessionStore } from './store.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sessions: RedisSessionStore
+  }
+  interface FastifyContextConfig {
+    /** A counter field this route adds 1 to: counted while the session loads, in the same round trip. */
+    sessionIncrement?: string
+  }
+  interface FastifyRequest {
+    sessionIncrement: LoadIncrement | null
+  }
+}
+
+/** A request's wish that loading its session also count a visit. */
+export interface LoadIncrement {
+  field: string
+  /** Set once the load has carried the increment: the loaded session then holds the new value. */
+  applied: boolean
+}
+
+type Callback = (err?: unknown) => void
+
+// The fields as last read from or written to Redis, kept on the session object: a later save sends only the difference.
+const kSnapshot = Symbol('session-store.snapshot')
+interface Tracked { [kSnapshot]?: EncodedFields }
+
+/** @fastify/session's store interface (get/set/destroy) over the store's own API. */
+export class FastifySessionAdapter {
+  readonly #store: RedisSessionStore
+  #incrementOnLoad: LoadIncrement | undefined
+
+  constructor (store: RedisSessionStore) {
+    this.#store = store
+  }
+
+  // `never`: @fastify/session types its callback with its Session class, which the plain fields become.
+  get (sessionId: string, callback: (err: unknown, session?: never) => void): void {
+    const increment = this.#incrementOnLoad
+    this.#incrementOnLoad = undefined
+    if (increment) increment.applied = true
+    this.#store.load(sessionId, increment?.field).then(session => callback(null, session as never), callback)
+  }
+
+  /**
+   * `get` receives only an id, so a route cannot ask it to count a visit. @fastify/session calls `get`
+   * synchronously from its onRequest hook, though: a hook registered just before it runs that hook inside `fn`,
+   * and a load started there carries the increment. `applied` says whether it did; when not, the route
+   * increments on its own.
+   */
+  withIncrementOnLoad (increment: LoadIncrement, fn: () => void): void {
+    this.#incrementOnLoad = increment
+    try {
+      fn()
+    } finally {
+      this.#incrementOnLoad = undefined
+    }
+  }
+
+  /** Called for a new or changed session: a tracked one writes only its difference, a new one is created whole. */
+  set (sessionId: string, session: object, callback: Callback): void {
+    const fields = encodeFields(session)
+    this.#store.write(sessionId, (session as Tracked)[kSnapshot] ?? null, fields).then(() => {
+      (session as Tracked)[kSnapshot] = fields
+      callback()
+    }, callback)
+  }
+
+  destroy (sessionId: string, callback: Callback): void {
+    this.#store.destroy(sessionId).then(() => callback(), callback)
+  }
+
+  /** Remembers what a session read from Redis held, so that `set` can write only what changes. */
+  track (session: object): void {
+    (session as Tracked)[kSnapshot] = encodeFields(session)
+  }
+}
+
+/** An error answer never saves the session: @fastify/session would try again while sending the error page. */
+export function discardSession (request: FastifyRequest): void {
+  (request as { session?: unknown }).session = null
+}
+
+export interface SessionAdapterOptions {
+  store: RedisSessionStore
+  /** First signs, the rest still verify. */
+  secrets: string[]
+  cookieName: string
+  cookieSecure: 'auto' | true
+  /** How long the browser may keep the cookie; Redis enforces the idle expiry. */
+  cookieMaxAgeMs: number
+}
+
+export default fp<SessionAdapterOptions>(async function sessionAdapter (app, options) {
+  const { store, cookieName } = options
+  const adapter = new FastifySessionAdapter(store)
+  app.decorate('sessions', store)
+  await app.register(fastifyCookie)
+
+  // Runs just before @fastify/session's own hook, which then loads the session inside `withIncrementOnLoad`.
+  app.decorateRequest('sessionIncrement', null)
+  app.addHook('onRequest', (request, _reply, done) => {
+    const field = request.routeOptions.config.sessionIncrement
+    if (!field) return done()
+    const increment = { field, applied: false }
+    request.sessionIncrement = increment
+    adapter.withIncrementOnLoad(increment, done)
+  })
+
+  // A cookie signed with an older secret (still in the list) is valid, but @fastify/session, seeing it differ
+  // from the id signed with the current secret, clears it unless the session changed: rotating the secret would
+  // log out everyone who merely visits. Re-sign it instead. Runs before @fastify/session's own onSend.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const session = request.session
+    const cookie = request.cookies?.[cookieName] // null when an earlier hook failed the request
+    if (session && cookie !== undefined && cookie !== session.encryptedSessionId &&
+        cookie.startsWith(`${session.sessionId}.`) && !session.isModified()) {
+      request.cookies[cookieName] = session.encryptedSessionId // nothing left for @fastify/session to clear
+      // The same attributes @fastify/session would send (its Cookie has resolved 'auto' for this request).
+      const { expires, secure, sameSite, path, httpOnly, domain } = session.cookie
+      reply.setCookie(cookieName, session.encryptedSessionId, { expires: expires ?? undefined, secure, sameSite, path, httpOnly, domain })
+    }
+    done(null, payload)
+  })
+
+  await app.register(fastifySession, {
+    store: adapter,
+    secret: options.secrets,
+    cookieName,
+    cookie: {
+      path: '/',
+      httpOnly: true,
+      sameSite: 'lax',
+      // 'auto': Secure whenever the user's request was HTTPS (nginx says so in X-Forwarded-Proto); the
+      // default `true` would silently never set the cookie over plain HTTP. `true` for HTTPS-only sites.
+      secure: options.cookieSecure,
+      maxAge: options.cookieMaxAgeMs
+    },
+    // Anonymous visitors cost nothing in Redis, and an unchanged session is never rewritten.
+    saveUninitialized: false,
+    rolling: false
+  })
+
+  // Snapshot what was read, so that a later save sends only the fields that changed. A session was read
+  // from Redis exactly when its id is the one in the cookie (@fastify/session has checked the signature;
+  // a new session gets a fresh random id). Comparing the id, not the whole signed value, keeps this true
+  // for cookies signed with an older secret.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const session = request.session
+    const cookie = request.cookies?.[cookieName] // null when an earlier hook failed the request
+    if (session?.sessionId && cookie?.startsWith(`${session.sessionId}.`)) adapter.track(session)
+    done()
+  })
+}, { name: 'session-adapter', dependencies: ['redis'] })

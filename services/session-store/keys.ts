@@ -1,0 +1,32 @@
+// Key names and the public handle: the one place that spells them (the tests and the benchmark import these).
+import { createHash } from 'node:crypto'
+
+/** The session id is base64url from @fastify/session; anything else never becomes part of a key. */
+export const SESSION_ID = /^[A-Za-z0-9_-]{22,64}$/
+
+/** Hash fields the store keeps for itself: a user field may not start with '@'. */
+export const CREATED_FIELD = '@c'
+export const DEADLINE_FIELD = '@x'
+
+/** A session's key: its id in a hash tag, so all its keys share one Redis Cluster slot. */
+export function sessionKey (prefix: string, sessionId: string): string {
+  return `${prefix}{${sessionId}}`
+}
+
+/** The sorted set listing a user's sessions. */
+export function userIndexKey (prefix: string, user: string): string {
+  return `${prefix}u:{${user}}`
+}
+
+/** KEYS/SCAN patterns: every session, every user index. */
+export function keyPatterns (prefix: string): { sessions: string, indexes: string, all: string } {
+  return { sessions: `${prefix}{*`, indexes: `${prefix}u:*`, all: `${prefix}*` }
+}
+
+/** A handle is 16 base64url characters. */
+export const HANDLE_PATTERN = '^[A-Za-z0-9_-]{16}$'
+
+/** A public name for a session (a hash of its id): the id itself is a credential and never leaves the server. */
+export function sessionHandle (sessionId: string): string {
+  return createHash('sha256').update(sessionId).digest('base64url').slice(0, 16)
+}
