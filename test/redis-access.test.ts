@@ -10,18 +10,11 @@ import { Browser, visitsOf } from '../harness/client.ts'
 import { freePort } from '../harness/ports.ts'
 import { pollUntil } from '../harness/processes.ts'
 import { RedisServer } from '../harness/redis-server.ts'
+import { aclRules } from '../services/session-store/acl.ts'
 import { startCluster } from './helpers/cluster.ts'
 import { makeCertificates } from './helpers/tls.ts'
 
-/**
- * What the `sessions` user may do: connect (HELLO, CLIENT SETNAME, PING, INFO for ioredis' ready check, ROLE
- * behind Sentinel, QUIT), run the store's and the login rate limiter's scripts and the commands inside them,
- * list and end a user's sessions, WAIT for replicas; and only on keys under sess:.
- */
-export const ACL_RULES = 'resetkeys ~sess:* resetchannels -@all ' +
-  '+hello +client|setname +ping +info +role +quit +evalsha +eval +wait ' +
-  '+time +exists +hget +hgetall +hmget +hset +hdel +hincrby +pexpireat +pexpiretime +del ' +
-  '+zadd +zrange +zrem +zremrangebyscore +get +incr +pexpire +pttl'
+const ACL_RULES = aclRules('sess:')
 
 t.test('over TLS as a user limited to the store\'s commands and keys: everything works, nothing else does', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'redis-tls-'))
