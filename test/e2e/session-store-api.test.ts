@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { exitWithChildrenOnSignals } from '../harness/processes.ts'
-import { RedisServer } from '../harness/redis-server.ts'
-import { RedisSessionStore } from '../services/session-store.ts'
+import { exitWithChildrenOnSignals } from '../../harness/processes.ts'
+import { RedisServer } from '../../harness/redis-server.ts'
+import { RedisSessionStore } from '../../services/session-store.ts'
 
 exitWithChildrenOnSignals()
 

@@ -2,9 +2,9 @@
 // a replica killed mid-session, readiness following Redis.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { redisClient, startCluster } from './helpers/cluster.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { redisClient, startCluster } from '../helpers/cluster.ts'
 
 t.test('one login, every replica, visits in order', async t => {
   const cluster = await startCluster(t)

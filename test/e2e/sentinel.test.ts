@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { SentinelGroup } from '../harness/sentinel.ts'
-import { startCluster } from './helpers/cluster.ts'
-import { UserLoad } from './helpers/load.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { SentinelGroup } from '../../harness/sentinel.ts'
+import { startCluster } from '../helpers/cluster.ts'
+import { UserLoad } from '../helpers/load.ts'
 
 t.test('the primary Redis dies under load: acknowledged logins survive, service resumes without a replica restart', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'redis-sentinel-'))

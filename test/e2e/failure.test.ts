@@ -3,10 +3,10 @@
 import http from 'node:http'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { startCluster } from './helpers/cluster.ts'
-import { AccessLog, UserLoad } from './helpers/load.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { startCluster } from '../helpers/cluster.ts'
+import { AccessLog, UserLoad } from '../helpers/load.ts'
 
 const addressOf = (replica: { port: number }) => `127.0.0.1:${replica.port}`
 

@@ -2,9 +2,9 @@
 // request, login/logout/revoke semantics, absolute lifetime, scripts re-loaded after SCRIPT FLUSH, fast 503s.
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { redisClient, startCluster } from './helpers/cluster.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { redisClient, startCluster } from '../helpers/cluster.ts'
 
 async function commandStats (redis: Redis): Promise<Record<string, number>> {
   const info = await redis.info('commandstats')

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Cluster as RedisCluster } from 'ioredis'
 import t, { type Test } from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { RedisClusterGroup } from '../harness/redis-cluster.ts'
-import { startCluster } from './helpers/cluster.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { RedisClusterGroup } from '../../harness/redis-cluster.ts'
+import { startCluster } from '../helpers/cluster.ts'
 
 const LOGIN_LIMIT = 30
 

@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { freePort } from '../harness/ports.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { RedisServer } from '../harness/redis-server.ts'
-import { startCluster } from './helpers/cluster.ts'
-import { makeCertificates } from './helpers/tls.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { freePort } from '../../harness/ports.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { RedisServer } from '../../harness/redis-server.ts'
+import { startCluster } from '../helpers/cluster.ts'
+import { makeCertificates } from '../helpers/tls.ts'
 
 /**
  * What the `sessions` user may do: connect (HELLO, CLIENT SETNAME, PING, INFO for ioredis' ready check, ROLE

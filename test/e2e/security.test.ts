@@ -1,10 +1,10 @@
 // Each defence, tested with the attack it stops: through nginx and 3 replicas, on a real Redis.
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { sessionHandle } from '../services/session-store.ts'
-import { redisClient, startCluster } from './helpers/cluster.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { sessionHandle } from '../../services/session-store.ts'
+import { redisClient, startCluster } from '../helpers/cluster.ts'
 
 const NOT_LOGGED_IN = 'You are not logged in\n'
 const sessionIdOf = (cookie: string) => decodeURIComponent(cookie).split('.')[0]!
