@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { findBinary } from '../harness/binaries.ts'
 import { Browser, visitsOf } from '../harness/client.ts'
-import { Cluster } from '../harness/cluster.ts'
+import { LocalStack } from '../harness/local-stack.ts'
 import { PROJECT_ROOT } from '../harness/paths.ts'
 import { exitWithChildrenOnSignals } from '../harness/processes.ts'
 import { renderChart } from './chart.ts'
@@ -46,7 +46,7 @@ const progress = (line: string) => console.log(`[bench] ${line}`)
 exitWithChildrenOnSignals()
 
 // ---- the stack ---------------------------------------------------------------------------------------------
-let cluster: Cluster | undefined
+let stack: LocalStack | undefined
 let target: Target
 let redisUrl = args['redis-url']
 /** Scenarios left out, and why: said in the report rather than failing the run. */
@@ -63,13 +63,13 @@ if (args.url) {
   skip('direct', 'needs one replica\'s address (only when the benchmark starts the stack)')
 } else {
   progress(`starting Redis, ${settings.replicas} replicas and nginx`)
-  cluster = await Cluster.start({
+  stack = await LocalStack.start({
     replicas: settings.replicas,
     env: { BENCH_BLOB_ROUTES: '1', LOG_LEVEL: 'warn', LOGIN_RATE_LIMIT: '0' },
     accessLog: 'off'
   })
-  target = { url: cluster.url, replicaUrl: cluster.replicas[0]!.url }
-  redisUrl = cluster.redisUrl
+  target = { url: stack.url, replicaUrl: stack.replicas[0]!.url }
+  redisUrl = stack.redisUrl
 }
 const redis = redisUrl ? new Redis(redisUrl) : undefined
 
@@ -109,11 +109,11 @@ async function fire (options: Options): Promise<Result> {
 
 /** The processes of the stack, when the harness started it (autocannon runs in this process). */
 function processGroups (): ProcessGroups {
-  if (!cluster) return {}
+  if (!stack) return {}
   return {
-    replicas: cluster.replicas.map(r => r.pid),
-    nginx: withChildren(cluster.nginx.process.pid),
-    redis: cluster.redis ? [cluster.redis.process.pid] : [],
+    replicas: stack.replicas.map(r => r.pid),
+    nginx: withChildren(stack.nginx.process.pid),
+    redis: stack.redis ? [stack.redis.process.pid] : [],
     'load generator': [process.pid]
   }
 }
@@ -223,7 +223,7 @@ try {
   }
   // Only on the Redis the benchmark started: it empties it first.
   let bytes: Report['bytesPerSession'] = { ours: null, blob: null }
-  if (cluster) {
+  if (stack) {
     progress('memory per session (our store, then the whole-JSON store)')
     bytes = {
       ours: await bytesPerSession('/login', 'sess:{*', 'sess:u:*', settings.bytesSessions),
@@ -254,7 +254,7 @@ try {
   report.goals = goals(report)
 } finally {
   await redis?.quit()
-  await cluster?.stop()
+  await stack?.stop()
 }
 
 function median (values: number[]): number {

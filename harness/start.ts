@@ -4,7 +4,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MissingBinaryError, findBinary } from './binaries.ts'
-import { Cluster } from './cluster.ts'
+import { LocalStack } from './local-stack.ts'
 import { colourFor, formatLine } from './log-format.ts'
 import { RUN_DIR } from './paths.ts'
 
@@ -42,9 +42,9 @@ const replicas = number('REPLICAS', 3)
 mkdirSync(RUN_DIR, { recursive: true })
 print('launcher', `starting Redis, ${replicas} replicas and nginx …`)
 
-let cluster: Cluster
+let stack: LocalStack
 try {
-  cluster = await Cluster.start({
+  stack = await LocalStack.start({
     replicas,
     basePort: number('BASE_PORT', 3001),
     lbPort: number('LB_PORT', 8080),
@@ -62,14 +62,14 @@ try {
 
 const rows = [
   ['NAME', 'PORT', 'PID', 'URL'],
-  ...(cluster.redis ? [['redis', String(cluster.redis.port), String(cluster.redis.process.pid), cluster.redis.url]] : [['redis', '-', '-', cluster.redisUrl]]),
-  ...cluster.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
-  ['nginx', String(cluster.nginx.port), String(cluster.nginx.process.pid), cluster.url]
+  ...(stack.redis ? [['redis', String(stack.redis.port), String(stack.redis.process.pid), stack.redis.url]] : [['redis', '-', '-', stack.redisUrl]]),
+  ...stack.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
+  ['nginx', String(stack.nginx.port), String(stack.nginx.process.pid), stack.url]
 ]
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map(r => r[i]!.length)))
 console.log(`\n${rows.map(r => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}\n`)
-console.log(`Open ${cluster.url}/ — or watch requests hop between replicas:`)
-console.log(`  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} %header{x-served-by}\\n' ${cluster.url}/; done`)
+console.log(`Open ${stack.url}/ — or watch requests hop between replicas:`)
+console.log(`  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} %header{x-served-by}\\n' ${stack.url}/; done`)
 console.log(`Ctrl-C stops everything; \`npm run restart:rolling\` (SIGHUP to pid ${process.pid}) restarts the replicas one by one.\n`)
 const pidFile = join(RUN_DIR, 'launcher.pid')
 writeFileSync(pidFile, `${process.pid}\n`)
@@ -79,7 +79,7 @@ async function shutdown (signal: string): Promise<void> {
   if (stopping) return
   stopping = true
   print('launcher', `${signal}: stopping nginx, replicas, Redis …`)
-  await cluster.stop()
+  await stack.stop()
   rmSync(pidFile, { force: true })
   print('launcher', 'stopped')
   process.exit(0)
@@ -92,13 +92,13 @@ process.on('SIGHUP', () => {
   if (restarting || stopping) return
   restarting = true
   print('launcher', 'rolling restart')
-  cluster.rollingRestart(step => print('launcher', step))
+  stack.rollingRestart(step => print('launcher', step))
     .then(() => print('launcher', 'rolling restart done'), (err: Error) => print('launcher', `rolling restart failed: ${err.message}`))
     .finally(() => { restarting = false })
 })
 
 // A replica that dies on its own is reported, not hidden.
-for (const replica of cluster.replicas) {
+for (const replica of stack.replicas) {
   replica.process.exited.then(exit => {
     if (!stopping && !restarting) print('launcher', `${replica.name} exited (${exit.code ?? exit.signal})`)
   }, () => {})

@@ -134,7 +134,7 @@ export function parseAccessLine (line: string): AccessLine | undefined {
   return { requestId: match[1]!, method: match[2]!, status: Number(match[3]), upstreams: match[4]!.split(/, | : /) }
 }
 
-/** Collects nginx's access log lines by request id (pass `collect` as the cluster's onLine). */
+/** Collects nginx's access log lines by request id (pass `collect` as the stack's onLine). */
 export class AccessLog {
   readonly byId = new Map<string, AccessLine>()
   readonly collect = (source: string, line: string) => {

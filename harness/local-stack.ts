@@ -1,4 +1,4 @@
-// The cluster launcher: Redis, N replicas and nginx as local processes on loopback, the same topology as
+// The local stack: Redis, N replicas and nginx as processes on loopback, the same topology as
 // docker-compose.yml. The start command, the tests and the benchmark all start it from here.
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
@@ -10,7 +10,7 @@ import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer } from './redis-server.ts'
 import { Replica } from './replicas.ts'
 
-export interface ClusterOptions {
+export interface LocalStackOptions {
   /** How many replicas (default 3). */
   replicas?: number
   /** Replica i listens on basePort + i; free ports when unset. */
@@ -33,17 +33,17 @@ export interface ClusterOptions {
   nodeArgs?: string[]
 }
 
-export class Cluster {
+export class LocalStack {
   readonly dir: string
   readonly redisUrl: string
   readonly secret: string
   readonly replicas: Replica[] = []
   redis: RedisServer | undefined
   nginx!: Nginx
-  readonly #options: ClusterOptions
+  readonly #options: LocalStackOptions
   readonly #ownsDir: boolean
 
-  private constructor (options: ClusterOptions, dir: string, ownsDir: boolean, redisUrl: string) {
+  private constructor (options: LocalStackOptions, dir: string, ownsDir: boolean, redisUrl: string) {
     this.#options = options
     this.dir = dir
     this.#ownsDir = ownsDir
@@ -52,42 +52,42 @@ export class Cluster {
     this.secret = options.env?.SESSION_SECRET ?? randomBytes(48).toString('base64url')
   }
 
-  static async start (options: ClusterOptions = {}): Promise<Cluster> {
+  static async start (options: LocalStackOptions = {}): Promise<LocalStack> {
     const ownsDir = options.dir === undefined
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'redis-sessions-'))
     mkdirSync(dir, { recursive: true })
     let redis: RedisServer | undefined
-    const partial: { cluster?: Cluster } = {}
+    const partial: { stack?: LocalStack } = {}
     try {
       if (!options.redisUrl) {
         redis = await RedisServer.start({ port: options.redisPort, dir: join(dir, 'redis'), onLine: options.onLine })
       }
-      const cluster = new Cluster(options, dir, ownsDir, options.redisUrl ?? redis!.url)
-      partial.cluster = cluster
-      cluster.redis = redis
+      const stack = new LocalStack(options, dir, ownsDir, options.redisUrl ?? redis!.url)
+      partial.stack = stack
+      stack.redis = redis
       const count = options.replicas ?? 3
       const ports = await Promise.all(Array.from({ length: count }, async (_, i) =>
         options.basePort ? options.basePort + i : await freePort()))
       await Promise.all(ports.map(async (port, i) => {
-        cluster.replicas[i] = await Replica.start({
+        stack.replicas[i] = await Replica.start({
           name: `replica-${i + 1}`,
           port,
-          env: cluster.replicaEnv(),
+          env: stack.replicaEnv(),
           onLine: options.onLine,
           nodeArgs: options.nodeArgs
         })
       }))
-      cluster.nginx = await Nginx.start({
+      stack.nginx = await Nginx.start({
         port: options.lbPort,
         dir: join(dir, 'nginx'),
-        upstreams: cluster.replicas.map(r => ({ host: '127.0.0.1', port: r.port })),
+        upstreams: stack.replicas.map(r => ({ host: '127.0.0.1', port: r.port })),
         accessLog: options.accessLog,
         workerProcesses: options.nginxWorkers,
         onLine: options.onLine
       })
-      return cluster
+      return stack
     } catch (err) {
-      if (partial.cluster) await partial.cluster.stop()
+      if (partial.stack) await partial.stack.stop()
       else await redis?.kill()
       if (ownsDir) rmSync(dir, { recursive: true, force: true })
       throw err
