@@ -19,3 +19,6 @@ export const SERVER_ENTRY = fileURLToPath(new URL(`../services/server${extname(h
 
 /** Scratch space for local runs (Redis data, nginx config and logs); ignored by git. */
 export const RUN_DIR = join(PROJECT_ROOT, '.run')
+
+/** The one nginx config (loadbalancer/), rendered by Docker's nginx image or by harness/nginx-config.ts. */
+export const TEMPLATE_PATH = join(PROJECT_ROOT, 'loadbalancer', 'nginx.conf.template')

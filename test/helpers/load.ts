@@ -2,6 +2,7 @@
 // visit counter only ever goes up; POST users save a preference in a loop. Every answer is recorded with the
 // request id nginx gave it, so a test can look up in nginx's access log which replicas a request went to.
 import { Browser, visitsOf } from '../../harness/client.ts'
+import { upstreamsLogParser } from '../../harness/nginx-log.ts'
 import { pollUntil } from '../../harness/processes.ts'
 
 export interface Outcome {
@@ -128,19 +129,20 @@ export interface AccessLine {
   upstreams: string[]
 }
 
-export function parseAccessLine (line: string): AccessLine | undefined {
-  const match = /^\S+ (\S+) "(\S+) [^"]*" (\d+) upstream=(.*?) upstream_status=/.exec(line)
-  if (!match) return undefined
-  return { requestId: match[1]!, method: match[2]!, status: Number(match[3]), upstreams: match[4]!.split(/, | : /) }
-}
-
 /** Collects nginx's access log lines by request id (pass `collect` as the stack's onLine). */
 export class AccessLog {
   readonly byId = new Map<string, AccessLine>()
+  readonly #parse = upstreamsLogParser()
   readonly collect = (source: string, line: string) => {
     if (source !== 'nginx') return
-    const parsed = parseAccessLine(line)
-    if (parsed) this.byId.set(parsed.requestId, parsed)
+    const fields = this.#parse(line)
+    if (!fields) return
+    this.byId.set(fields.request_id!, {
+      requestId: fields.request_id!,
+      method: fields.request!.split(' ')[0]!,
+      status: Number(fields.status),
+      upstreams: fields.upstream_addr!.split(/, | : /)
+    })
   }
 
   /** Waits until nginx has logged every given request (it writes the line after answering). */
