@@ -3,7 +3,7 @@
 // replicas one by one without failing a request.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { MissingBinaryError, findBinary } from './binaries.ts'
+import { installMissing, MissingBinaryError } from './binaries.ts'
 import { LocalStack } from './local-stack.ts'
 import { colourFor, formatLine } from './log-format.ts'
 import { RUN_DIR } from './paths.ts'
@@ -29,9 +29,9 @@ const print = (source: string, line: string) => {
   console.log(formatLine(source, line, colour(source, sources.get(source)!), 9))
 }
 
+// The one place besides CI that installs anything: the user asked for the stack to run here.
 try {
-  findBinary('nginx', line => print('launcher', line))
-  if (!env.REDIS_URL) findBinary('redis-server', line => print('launcher', line))
+  installMissing(env.REDIS_URL ? ['nginx'] : ['nginx', 'redis-server'], line => print('launcher', line))
 } catch (err) {
   if (!(err instanceof MissingBinaryError)) throw err
   console.error(err.message)

@@ -5,9 +5,9 @@ import type { Test } from 'tap'
 import { LocalStack, type LocalStackOptions } from '../../harness/local-stack.ts'
 import { exitWithChildrenOnSignals } from '../../harness/processes.ts'
 
-exitWithChildrenOnSignals()
-
 export async function startStack (t: Test, options: LocalStackOptions = {}): Promise<LocalStack> {
+  // A test run stopped by a signal still stops the processes its stacks started.
+  exitWithChildrenOnSignals()
   const log: string[] = []
   const stack = await LocalStack.start({
     ...options,
