@@ -5,15 +5,15 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Nginx } from './nginx.ts'
-import { freePort } from './ports.ts'
 import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer } from './redis-server.ts'
 import { Replica } from './replicas.ts'
+import { scaled } from './timeouts.ts'
 
 export interface LocalStackOptions {
   /** How many replicas (default 3). */
   replicas?: number
-  /** Replica i listens on basePort + i; free ports when unset. */
+  /** Replica i listens on basePort + i; ports the OS picks when unset. */
   basePort?: number
   /** nginx's port; a free one when unset. */
   lbPort?: number
@@ -66,12 +66,11 @@ export class LocalStack {
       partial.stack = stack
       stack.redis = redis
       const count = options.replicas ?? 3
-      const ports = await Promise.all(Array.from({ length: count }, async (_, i) =>
-        options.basePort ? options.basePort + i : await freePort()))
-      await Promise.all(ports.map(async (port, i) => {
+      await Promise.all(Array.from({ length: count }, async (_, i) => {
         stack.replicas[i] = await Replica.start({
           name: `replica-${i + 1}`,
-          port,
+          // Unset: each binds port 0 and reports the one it got.
+          port: options.basePort ? options.basePort + i : undefined,
           env: stack.replicaEnv(),
           onLine: options.onLine,
           nodeArgs: options.nodeArgs
@@ -132,7 +131,7 @@ export class LocalStack {
       await pollUntil(`nginx to send requests to ${replica.name} again`, async () => {
         const res = await fetch(`${this.url}/health/live`)
         return res.headers.get('x-served-by') === replica.name ? true : undefined
-      }, 15_000, 100)
+      }, scaled(15_000), 100)
       onStep(`${replica.name} is back in rotation (pid ${replica.pid})`)
     }
   }

@@ -50,10 +50,11 @@ export class ManagedProcess {
   readonly tail: string[] = []
   readonly #listeners = new Set<LineListener>()
 
-  constructor (name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onLine?: LineListener) {
+  /** `ipc`: a channel for messages from a Node child (process.send), e.g. the port a replica got. */
+  constructor (name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onLine?: LineListener, options: { ipc?: boolean } = {}) {
     this.name = name
     killChildrenOnExit()
-    this.child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe', ...(options.ipc ? ['ipc' as const] : [])] })
     if (this.child.pid === undefined) throw new Error(`could not start ${command}`)
     this.pid = this.child.pid
     if (onLine) this.#listeners.add(onLine)
@@ -97,6 +98,19 @@ export class ManagedProcess {
     } finally {
       stop()
     }
+  }
+
+  /**
+   * Waits until `check` finds the process ready, or rejects with its last output when it exits first (polling
+   * stops with it) or the deadline passes.
+   */
+  async untilReady (what: string, check: () => Promise<true | undefined>, timeoutMs = scaled(15_000)): Promise<void> {
+    const died = this.exited.then(exit => {
+      throw new Error(`${this.name} exited (${exit.code ?? exit.signal}) while starting:\n${this.tail.join('\n')}`)
+    })
+    died.catch(() => {})
+    const ready = pollUntil(what, async () => (this.alive ? await check() : false), timeoutMs)
+    if (!await Promise.race([ready, died])) await died
   }
 
   signal (signal: NodeJS.Signals): void {

@@ -39,3 +39,5 @@ closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
 })
 
 await app.listen({ host: config.host, port: config.port })
+// A harness that started this replica on port 0 learns the port it got over the IPC channel it opened, if any.
+process.send?.({ listening: (app.server.address() as net.AddressInfo).port })

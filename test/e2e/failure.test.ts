@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
+import { scaled } from '../../harness/timeouts.ts'
 import { startStack } from '../helpers/stack.ts'
 import { AccessLog, UserLoad } from '../helpers/load.ts'
 
@@ -110,10 +111,10 @@ t.test('SIGTERM: no new connections, readiness 503, work in hand finished, Redis
   await redis.call('CLIENT', 'PAUSE', '1500', 'WRITE')
   const visit = user.get('/')
   await pollUntil('the visit to wait inside Redis', async () =>
-    /name=replica-1 .*flags=b/.test(await redis.client('LIST') as string) ? true : undefined, 2000, 10)
+    /name=replica-1 .*flags=b/.test(await redis.client('LIST') as string) ? true : undefined, scaled(2000), 10)
   const started = performance.now()
-  const exited = replica.process.stop(10_000)
-  await replica.process.waitForLine(/shutting down/, 2000)
+  const exited = replica.process.stop(scaled(10_000))
+  await replica.process.waitForLine(/shutting down/, scaled(2000))
   await t.rejects(fetch(`${replica.url}/health/live`), 'new connections are refused at once')
   t.same(await ready(), { status: 503, body: 'shutting down\n' }, 'readiness says it is going away')
   const answer = await visit
@@ -136,7 +137,7 @@ t.test('a stopping replica closes none of the connections nginx keeps alive: ngi
   await Promise.all(Array.from({ length: 64 }, async () => await user.get('/whoami')))
 
   const started = performance.now()
-  t.same(await replica.process.stop(15_000), { code: 0, signal: null }, 'a clean exit')
+  t.same(await replica.process.stop(scaled(15_000)), { code: 0, signal: null }, 'a clean exit')
   const ms = performance.now() - started
   const shuttingDown = JSON.parse(lines.find(line => line.includes('shutting down')) ?? '{}') as { connections?: number }
   t.ok((shuttingDown.connections ?? 0) > 0, `nginx held ${shuttingDown.connections} idle connections when SIGTERM came`)
@@ -155,11 +156,11 @@ t.test('a hung replica (SIGSTOP): nginx gives up on it in time, GETs succeed els
   victim.pause()
   // Until nginx has timed out on the hung replica at least once and sent the request elsewhere.
   await pollUntil('a request retried away from the hung replica', async () =>
-    [...log.byId.values()].some(l => l.upstreams.length > 1 && l.upstreams[0] === addressOf(victim)) ? true : undefined, 15_000)
+    [...log.byId.values()].some(l => l.upstreams.length > 1 && l.upstreams[0] === addressOf(victim)) ? true : undefined, scaled(15_000))
   victim.resume()
   const resumedAt = load.count()
   await pollUntil('the resumed replica to serve again', async () =>
-    load.outcomes.slice(resumedAt).some(o => o.servedBy === 'replica-2') ? true : undefined, 15_000)
+    load.outcomes.slice(resumedAt).some(o => o.servedBy === 'replica-2') ? true : undefined, scaled(15_000))
   await load.stop()
 
   t.same(load.failures, [], 'every GET answered 200')
@@ -205,7 +206,7 @@ t.test('Redis down: a clear 503 within a second, session-free pages still work, 
   const res = await pollUntil('visits to work again', async () => {
     const res = await user.get('/')
     return res.status === 200 ? res : undefined
-  }, 10_000, 20)
+  }, scaled(10_000), 20)
   t.equal(res.text, 'Logged in as frank. Visits: 2\n', 'the session Redis kept is valid and the count goes on')
   t.same(stack.replicas.map(r => r.pid), pids, 'no replica was restarted')
   t.comment(`Redis stopped: slowest 503 ${Math.round(slowest)} ms; service back ${Math.round(performance.now() - back)} ms after Redis`)
@@ -225,6 +226,6 @@ t.test('Redis crashes (SIGKILL) and restarts from its append-only file: every ac
   const counts = await pollUntil('the replicas to reconnect', async () => {
     const answers = await Promise.all(users.map(async user => await user.get('/')))
     return answers.every(a => a.status === 200) ? answers.map(a => visitsOf(a.text)) : undefined
-  }, 10_000)
+  }, scaled(10_000))
   t.same(counts, users.map(() => 2), 'all 50 sessions kept, with their counts')
 })

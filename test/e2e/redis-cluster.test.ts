@@ -8,6 +8,7 @@ import t, { type Test } from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { RedisClusterGroup } from '../../harness/redis-cluster.ts'
+import { scaled } from '../../harness/timeouts.ts'
 import { startStack } from '../helpers/stack.ts'
 
 const LOGIN_LIMIT = 30
@@ -104,7 +105,7 @@ t.test('a cluster node dies: fast, clear 503s (never a hang), then everything ba
   const before = users.map(u => u.visits)
   const started = performance.now()
   await pollUntil('every user to be served again', async () =>
-    (await visitAll()).every(a => a.status === 200) ? true : undefined, 20_000, 250)
+    (await visitAll()).every(a => a.status === 200) ? true : undefined, scaled(20_000), 250)
   t.comment(`served again ${Math.round(performance.now() - started)} ms after the node restarted`)
   t.ok(users.every((u, i) => u.visits > before[i]!), 'every session survived, its count going on')
 })

@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
+import { scaled } from '../../harness/timeouts.ts'
 import { sessionHandle } from '../../services/session-store.ts'
 import { redisClient, startStack } from '../helpers/stack.ts'
 
@@ -87,7 +88,7 @@ t.test('a stolen cookie gets nothing after logout, revoke, idle expiry or absolu
   await idle.login('idle')
   const thief3 = steal(idle)
   const key = `sess:{${sessionIdOf(idle.cookies.get('sid')!)}}`
-  await pollUntil('the idle session to expire in Redis', async () => (await redis.exists(key)) === 0 ? true : undefined, 5000)
+  await pollUntil('the idle session to expire in Redis', async () => (await redis.exists(key)) === 0 ? true : undefined, scaled(5000))
   await worthless(thief3, 'idle expiry')
 
   const busy = new Browser(stack.url)
@@ -96,7 +97,7 @@ t.test('a stolen cookie gets nothing after logout, revoke, idle expiry or absolu
   const thief4 = steal(busy)
   // The thief keeps the session busy: activity never extends the absolute lifetime.
   const endedAt = await pollUntil('the absolute lifetime to end the session', async () =>
-    (await thief4.get('/')).text === NOT_LOGGED_IN ? Date.now() : undefined, 6000, 200)
+    (await thief4.get('/')).text === NOT_LOGGED_IN ? Date.now() : undefined, scaled(6000), 200)
   t.ok(endedAt - loginAt >= 3000 && endedAt - loginAt < 4500, `ended ${endedAt - loginAt} ms after login (SESSION_MAX_AGE 3 s)`)
   await worthless(thief4, 'absolute expiry')
 })

@@ -7,6 +7,7 @@ import t from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { SentinelGroup } from '../../harness/sentinel.ts'
+import { scaled } from '../../harness/timeouts.ts'
 import { startStack } from '../helpers/stack.ts'
 import { UserLoad } from '../helpers/load.ts'
 
@@ -41,10 +42,10 @@ t.test('the primary Redis dies under load: acknowledged logins survive, service 
   const newPrimary = await pollUntil('the Sentinels to promote the replica', async () => {
     const primary = await group.primary()
     return primary !== oldPrimary ? primary : undefined
-  }, 20_000, 100)
+  }, scaled(20_000), 100)
   const promotedMs = performance.now() - killedAt
   await pollUntil('the load to be served again', async () =>
-    load.outcomes.slice(-20).every(o => o.status === 200) && load.outcomes.length > before + 20 ? true : undefined, 20_000, 50)
+    load.outcomes.slice(-20).every(o => o.status === 200) && load.outcomes.length > before + 20 ? true : undefined, scaled(20_000), 50)
   const resumedMs = performance.now() - killedAt
   await load.stop()
 
@@ -67,7 +68,7 @@ t.test('the primary Redis dies under load: acknowledged logins survive, service 
     const user = new Browser(stack.url)
     const res = await user.post('/login', { username: 'after' })
     return res.status === 302 ? user : undefined
-  }, 20_000, 200)
+  }, scaled(20_000), 200)
   t.equal(visitsOf((await again.get('/')).text), 1)
   t.comment(`failover: replica promoted ${Math.round(promotedMs)} ms after the kill, load served again after ` +
     `${Math.round(resumedMs)} ms; ${failures.length} of ${load.count()} requests answered 503, ` +

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
+import { scaled } from '../../harness/timeouts.ts'
 import { redisClient, startStack } from '../helpers/stack.ts'
 
 async function commandStats (redis: Redis): Promise<Record<string, number>> {
@@ -145,7 +146,7 @@ t.test('store behaviour through nginx and three replicas', async t => {
     t.equal(res.headers.get('retry-after'), '1')
     t.match(res.text, /session store is unavailable/)
     t.ok(took < 1000, `answered in ${took} ms`)
-    await pollUntil('Redis to resume', async () => ((await user.get('/')).status === 200 ? true : undefined), 5000)
+    await pollUntil('Redis to resume', async () => ((await user.get('/')).status === 200 ? true : undefined), scaled(5000))
     const fields = await redis.hgetall(`sess:{${sessionIdOf(user)}}`)
     t.equal(fields.user, '"stall"', 'the session is whole')
     t.ok(fields['@x'])
@@ -164,8 +165,8 @@ t.test('absolute lifetime ends a busy session; the user index never outlives its
   const ended = await pollUntil('the absolute lifetime to end the session', async () => {
     const res = await user.get('/')
     return visitsOf(res.text) === null ? Date.now() - loggedInAt : undefined
-  }, 6000, 200)
+  }, scaled(6000), 200)
   t.ok(ended >= 2400 && ended < 3500, `ended ${ended} ms after login despite constant activity`)
-  await pollUntil('the index to expire', async () => ((await redis.exists('sess:u:{busy}')) === 0 ? true : undefined), 3000)
+  await pollUntil('the index to expire', async () => ((await redis.exists('sess:u:{busy}')) === 0 ? true : undefined), scaled(3000))
   t.same(await redis.keys('*'), [], 'nothing left in Redis')
 })

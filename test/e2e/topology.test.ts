@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
+import { scaled } from '../../harness/timeouts.ts'
 import { redisClient, startStack } from '../helpers/stack.ts'
 
 t.test('one login, every replica, visits in order', async t => {
@@ -46,7 +47,7 @@ t.test('the session expires after the idle time, and not before while visits con
   }
   // Now idle: Redis drops the key when the idle time has passed (polled, with a deadline).
   await pollUntil('the idle session to expire', async () =>
-    (await redis.keys('sess:{*')).length === 0 ? true : undefined, 5000)
+    (await redis.keys('sess:{*')).length === 0 ? true : undefined, scaled(5000))
   t.equal((await user.get('/')).text, 'You are not logged in\n')
 })
 
@@ -93,7 +94,7 @@ t.test('a replica killed mid-session: no visit fails, the count goes on, it rejo
 
   await victim.restart()
   // nginx rests a failed replica for fail_timeout (5 s), then tries it again.
-  await pollUntil('the restarted replica to serve again', async () => ((await visit()) === 'replica-2' ? true : undefined), 15_000, 100)
+  await pollUntil('the restarted replica to serve again', async () => ((await visit()) === 'replica-2' ? true : undefined), scaled(15_000), 100)
   t.pass(`replica-2 served again; ${expected} visits, none lost`)
 })
 
@@ -106,6 +107,6 @@ t.test('readiness is 503 while Redis is unreachable and 200 when it returns', as
   t.equal(await ready(), 503, 'not ready without Redis')
   t.equal((await fetch(`${replica.url}/health/live`)).status, 200, 'but alive')
   await stack.redis!.restart()
-  await pollUntil('readiness to return', async () => ((await ready()) === 200 ? true : undefined), 10_000)
+  await pollUntil('readiness to return', async () => ((await ready()) === 200 ? true : undefined), scaled(10_000))
   t.pass('ready again without a restart of the replica')
 })

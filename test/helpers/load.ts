@@ -4,6 +4,7 @@
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { upstreamsLogParser } from '../../harness/nginx-log.ts'
 import { pollUntil } from '../../harness/processes.ts'
+import { scaled } from '../../harness/timeouts.ts'
 
 export interface Outcome {
   method: 'GET' | 'POST'
@@ -71,7 +72,7 @@ export class UserLoad {
   }
 
   /** Resolves once `more` further answers have come in; a deadline keeps a stuck load from hanging the test. */
-  async waitFor (more: number, timeoutMs = 20_000): Promise<void> {
+  async waitFor (more: number, timeoutMs = scaled(20_000)): Promise<void> {
     const target = this.outcomes.length + more
     await pollUntil(`${more} more answers under load`, async () => (this.outcomes.length >= target ? true : undefined), timeoutMs, 20)
   }
@@ -148,7 +149,7 @@ export class AccessLog {
   /** Waits until nginx has logged every given request (it writes the line after answering). */
   async lines (outcomes: Outcome[]): Promise<AccessLine[]> {
     const ids = outcomes.map(o => o.requestId).filter((id): id is string => id !== null)
-    await pollUntil('nginx to log every request', async () => (ids.every(id => this.byId.has(id)) ? true : undefined), 5000, 20)
+    await pollUntil('nginx to log every request', async () => (ids.every(id => this.byId.has(id)) ? true : undefined), scaled(5000), 20)
     return ids.map(id => this.byId.get(id)!)
   }
 }
