@@ -22,3 +22,9 @@ export const RUN_DIR = join(PROJECT_ROOT, '.run')
 
 /** The one nginx config (loadbalancer/), rendered by Docker's nginx image or by harness/nginx-config.ts. */
 export const TEMPLATE_PATH = join(PROJECT_ROOT, 'loadbalancer', 'nginx.conf.template')
+
+/** `npm start` writes its pid here while it runs; `npm run restart:rolling` signals it. */
+export const LAUNCHER_PID_FILE = join(RUN_DIR, 'launcher.pid')
+
+/** `npm start` writes each step of a rolling restart here, ending with a `done` or `failed` line. */
+export const ROLLING_RESTART_LOG = join(RUN_DIR, 'rolling-restart.log')

@@ -1,12 +1,11 @@
 // `npm start`: the whole topology as local processes. Prints what it started, then every process's log,
 // one line per request. Ctrl-C or SIGTERM stops everything; SIGHUP (`npm run restart:rolling`) restarts the
 // replicas one by one without failing a request.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { installMissing, MissingBinaryError } from './binaries.ts'
 import { LocalStack } from './local-stack.ts'
 import { colourFor, formatLine } from './log-format.ts'
-import { RUN_DIR } from './paths.ts'
+import { LAUNCHER_PID_FILE, ROLLING_RESTART_LOG, RUN_DIR } from './paths.ts'
 
 const env = process.env
 const number = (name: string, fallback: number): number => {
@@ -71,7 +70,7 @@ console.log(`\n${rows.map(r => r.map((c, i) => c.padEnd(widths[i]!)).join('  '))
 console.log(`Open ${stack.url}/ — or watch requests hop between replicas:`)
 console.log(`  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} %header{x-served-by}\\n' ${stack.url}/; done`)
 console.log(`Ctrl-C stops everything; \`npm run restart:rolling\` (SIGHUP to pid ${process.pid}) restarts the replicas one by one.\n`)
-const pidFile = join(RUN_DIR, 'launcher.pid')
+const pidFile = LAUNCHER_PID_FILE
 writeFileSync(pidFile, `${process.pid}\n`)
 
 let stopping = false
@@ -88,12 +87,20 @@ process.on('SIGINT', () => { shutdown('SIGINT').catch(() => process.exit(1)) })
 process.on('SIGTERM', () => { shutdown('SIGTERM').catch(() => process.exit(1)) })
 
 let restarting = false
+/** A rolling restart's step: printed here, and recorded for `npm run restart:rolling`, which follows it. */
+const restartStep = (line: string) => {
+  print('launcher', `rolling restart: ${line}`)
+  appendFileSync(ROLLING_RESTART_LOG, `${line}\n`)
+}
 process.on('SIGHUP', () => {
-  if (restarting || stopping) return
+  if (stopping) return restartStep('failed: the stack is stopping')
+  if (restarting) return restartStep('failed: a rolling restart is already under way')
   restarting = true
-  print('launcher', 'rolling restart')
-  stack.rollingRestart(step => print('launcher', step))
-    .then(() => print('launcher', 'rolling restart done'), (err: Error) => print('launcher', `rolling restart failed: ${err.message}`))
+  const started = Date.now()
+  restartStep(`started: ${stack.replicas.length} replicas, one by one`)
+  stack.rollingRestart(restartStep)
+    .then(() => restartStep(`done: ${stack.replicas.length} replicas restarted in ${((Date.now() - started) / 1000).toFixed(1)} s`),
+      (err: Error) => restartStep(`failed: ${err.message}`))
     .finally(() => { restarting = false })
 })
 
