@@ -66,16 +66,18 @@ export class LocalStack {
       partial.stack = stack
       stack.redis = redis
       const count = options.replicas ?? 3
-      await Promise.all(Array.from({ length: count }, async (_, i) => {
-        stack.replicas[i] = await Replica.start({
-          name: `replica-${i + 1}`,
-          // Unset: each binds port 0 and reports the one it got.
-          port: options.basePort ? options.basePort + i : undefined,
-          env: stack.replicaEnv(),
-          onLine: options.onLine,
-          nodeArgs: options.nodeArgs
-        })
-      }))
+      // All settled, so that when one fails the others are in `replicas` to be stopped, not left running.
+      const started = await Promise.allSettled(Array.from({ length: count }, async (_, i) => await Replica.start({
+        name: `replica-${i + 1}`,
+        // Unset: each binds port 0 and reports the one it got.
+        port: options.basePort ? options.basePort + i : undefined,
+        env: stack.replicaEnv(),
+        onLine: options.onLine,
+        nodeArgs: options.nodeArgs
+      })))
+      for (const result of started) if (result.status === 'fulfilled') stack.replicas.push(result.value)
+      const failed = started.find(result => result.status === 'rejected')
+      if (failed) throw failed.reason
       stack.nginx = await Nginx.start({
         port: options.lbPort,
         dir: join(dir, 'nginx'),

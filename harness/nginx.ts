@@ -85,16 +85,11 @@ export class Nginx {
     const options = this.#options
     await this.#writeConfig(options.upstreams)
     this.process = new ManagedProcess('nginx', findBinary('nginx'), ['-c', this.mainConfig], { PATH: process.env.PATH }, options.onLine)
-    try {
-      await this.process.untilReady(`nginx on port ${this.port}`, async () => {
-        // nginx writes its pid file once it has bound its port: until then, whoever answers is not this nginx.
-        if (Number(readFileSync(join(this.dir, 'nginx.pid'), 'utf8')) !== this.process.pid) return undefined
-        return (await fetch(`${this.url}/lb/health`)).ok ? true : undefined
-      })
-    } catch (err) {
-      await this.process.kill()
-      throw err
-    }
+    await this.process.untilReady(`nginx on port ${this.port}`, async () => {
+      // nginx writes its pid file once it has bound its port: until then, whoever answers is not this nginx.
+      if (Number(readFileSync(join(this.dir, 'nginx.pid'), 'utf8')) !== this.process.pid) return undefined
+      return (await fetch(`${this.url}/lb/health`)).ok ? true : undefined
+    })
     if (options.onLine && options.accessLog !== 'off') this.#stopTail = tailLines(this.accessLogPath, line => options.onLine!('nginx', line, 'stdout'))
   }
 

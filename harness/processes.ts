@@ -55,6 +55,8 @@ export class ManagedProcess {
     this.name = name
     killChildrenOnExit()
     this.child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe', ...(options.ipc ? ['ipc' as const] : [])] })
+    // An IPC channel would otherwise keep this process alive as long as the child runs.
+    this.child.channel?.unref()
     if (this.child.pid === undefined) throw new Error(`could not start ${command}`)
     this.pid = this.child.pid
     if (onLine) this.#listeners.add(onLine)
@@ -102,7 +104,7 @@ export class ManagedProcess {
 
   /**
    * Waits until `check` finds the process ready, or rejects with its last output when it exits first (polling
-   * stops with it) or the deadline passes.
+   * stops with it) or the deadline passes (then it is killed: nothing half-started is left behind).
    */
   async untilReady (what: string, check: () => Promise<true | undefined>, timeoutMs = scaled(15_000)): Promise<void> {
     const died = this.exited.then(exit => {
@@ -110,7 +112,12 @@ export class ManagedProcess {
     })
     died.catch(() => {})
     const ready = pollUntil(what, async () => (this.alive ? await check() : false), timeoutMs)
-    if (!await Promise.race([ready, died])) await died
+    try {
+      if (!await Promise.race([ready, died])) await died
+    } catch (err) {
+      await this.kill()
+      throw err
+    }
   }
 
   signal (signal: NodeJS.Signals): void {
