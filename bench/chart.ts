@@ -36,7 +36,7 @@ export function renderChart (r: Report): string {
     `<rect x="${rightX + j * 60}" y="${height - 24}" width="10" height="10" fill="${COLOURS[p]}"/><text x="${rightX + 14 + j * 60}" y="${height - 15}">${p}</text>`).join('')
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${rightX + panel + 140}" height="${height}" font-family="system-ui, sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="#fff"/>
-<text x="10" y="20" font-size="14" font-weight="bold">${esc(`Sessions in Redis behind nginx — ${r.date.slice(0, 10)}, ${r.cpus} CPUs${r.failed ? ' (FAILED)' : ''}`)}</text>
+<text x="10" y="20" font-size="14" font-weight="bold">${esc(`${r.quick ? 'SMOKE RUN (--quick), not a measurement: ' : ''}Sessions in Redis behind nginx — ${r.date.slice(0, 10)}, ${r.cpus} CPUs${r.failed ? ' (FAILED)' : ''}`)}</text>
 <text x="${leftX}" y="44" font-weight="bold">requests/s (median; line: spread of rounds)</text>
 <text x="${rightX}" y="44" font-weight="bold">latency (ms)</text>
 ${parts.join('\n')}

@@ -36,6 +36,8 @@ export interface Report {
   host: string
   cpus: number
   cpuModel: string
+  /** A smoke run (--quick): one short round, to see that everything runs; its figures measure nothing. */
+  quick?: boolean
   settings: Record<string, unknown>
   versions: Record<string, unknown>
   runs: Run[]
@@ -61,7 +63,7 @@ export function renderMarkdown (r: Report): string {
   const b = r.bytesPerSession
   const l = r.lostUpdates
   const v = r.versions as { node: string, nginx: string, redis: string }
-  return `# Benchmark ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.host} (${r.cpus} CPUs)${r.failed ? ' — FAILED' : ''}
+  return `# ${r.quick ? 'Smoke run (--quick, not a measurement)' : 'Benchmark'} ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.host} (${r.cpus} CPUs)${r.failed ? ' — FAILED' : ''}
 
 ${String(v.node)}, ${String(v.nginx)}, ${String(v.redis).split(' sha=')[0]}; settings: ${JSON.stringify(r.settings)}
 

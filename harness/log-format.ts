@@ -7,7 +7,8 @@ export function colourFor (source: string, index: number): number {
   return FIXED[source] ?? COLOURS[index % COLOURS.length] as number
 }
 
-function pinoLine (line: string): string {
+/** A replica's pino JSON line, shortened: a request as "time METHOD url status ms reqId", anything else with its level. */
+export function pinoLine (line: string): string {
   let entry: Record<string, unknown>
   try {
     entry = JSON.parse(line)

@@ -1,13 +1,14 @@
 // A real nginx on loopback, configured from loadbalancer/nginx.conf.template. Every config it is given is
 // checked with `nginx -t` first.
 import { execFile } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readSync, statSync, watch, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, watch, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { renderLoadBalancer, renderLocalMain, type Upstream } from '../loadbalancer/render.ts'
+import { renderLoadBalancer, renderLocalMain, type Upstream } from './nginx-config.ts'
 import { findBinary } from './binaries.ts'
-import { freePort } from './ports.ts'
-import { type LineListener, ManagedProcess, pollUntil } from './processes.ts'
+import { startOnFreePort } from './ports.ts'
+import { type LineListener, ManagedProcess } from './processes.ts'
+import { scaled } from './timeouts.ts'
 
 export interface NginxOptions {
   port?: number
@@ -67,24 +68,29 @@ export class Nginx {
     this.#options = options
   }
 
+  /** On `options.port`, or on a free port (another one if it is taken before nginx binds it). */
   static async start (options: NginxOptions): Promise<Nginx> {
-    const nginx = new Nginx(options.port ?? await freePort(), options)
     for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) {
       // Workers run unprivileged when nginx starts as root: they must be able to write here.
       mkdirSync(join(options.dir, 'tmp', sub), { recursive: true, mode: 0o777 })
     }
-    await nginx.#writeConfig(options.upstreams)
-    nginx.process = new ManagedProcess('nginx', findBinary('nginx'), ['-c', nginx.mainConfig], { PATH: process.env.PATH }, options.onLine)
-    if (options.onLine && options.accessLog !== 'off') nginx.#stopTail = tailLines(nginx.accessLogPath, line => options.onLine!('nginx', line, 'stdout'))
-    const died = nginx.process.exited.then(exit => {
-      throw new Error(`nginx exited (${exit.code ?? exit.signal}):\n${nginx.process.tail.join('\n')}`)
+    return await startOnFreePort(options.port, async port => {
+      const nginx = new Nginx(port, options)
+      await nginx.#spawn()
+      return nginx
     })
-    await Promise.race([died, pollUntil(`nginx on port ${nginx.port}`, async () => {
-      const res = await fetch(`${nginx.url}/lb/health`)
-      return res.ok ? true : undefined
-    })])
-    died.catch(() => {})
-    return nginx
+  }
+
+  async #spawn (): Promise<void> {
+    const options = this.#options
+    await this.#writeConfig(options.upstreams)
+    this.process = new ManagedProcess('nginx', findBinary('nginx'), ['-c', this.mainConfig], { PATH: process.env.PATH }, options.onLine)
+    await this.process.untilReady(`nginx on port ${this.port}`, async () => {
+      // nginx writes its pid file once it has bound its port: until then, whoever answers is not this nginx.
+      if (Number(readFileSync(join(this.dir, 'nginx.pid'), 'utf8')) !== this.process.pid) return undefined
+      return (await fetch(`${this.url}/lb/health`)).ok ? true : undefined
+    })
+    if (options.onLine && options.accessLog !== 'off') this.#stopTail = tailLines(this.accessLogPath, line => options.onLine!('nginx', line, 'stdout'))
   }
 
   get url (): string {
@@ -108,7 +114,7 @@ export class Nginx {
 
   /** Graceful stop (SIGQUIT: finish in-flight requests), then SIGKILL if it takes too long. */
   async stop (): Promise<void> {
-    await this.process.stop(5000, 'SIGQUIT')
+    await this.process.stop(scaled(5000), 'SIGQUIT')
     this.#stopTail()
   }
 }

@@ -17,5 +17,17 @@ export const PROJECT_ROOT = findRoot(dirname(here))
 /** The replica entry point beside this build: dist/services/server.js, or services/server.ts from source. */
 export const SERVER_ENTRY = fileURLToPath(new URL(`../services/server${extname(here)}`, import.meta.url))
 
+/** The benchmark's replica: the product's, plus the whole-JSON comparison store under /blob. */
+export const BENCH_REPLICA_ENTRY = fileURLToPath(new URL(`../bench/replica${extname(here)}`, import.meta.url))
+
 /** Scratch space for local runs (Redis data, nginx config and logs); ignored by git. */
 export const RUN_DIR = join(PROJECT_ROOT, '.run')
+
+/** The one nginx config (loadbalancer/), rendered by Docker's nginx image or by harness/nginx-config.ts. */
+export const TEMPLATE_PATH = join(PROJECT_ROOT, 'loadbalancer', 'nginx.conf.template')
+
+/** `npm start` writes its pid here while it runs; `npm run restart:rolling` signals it. */
+export const LAUNCHER_PID_FILE = join(RUN_DIR, 'launcher.pid')
+
+/** `npm start` writes each step of a rolling restart here, ending with a `done` or `failed` line. */
+export const ROLLING_RESTART_LOG = join(RUN_DIR, 'rolling-restart.log')

@@ -1,9 +1,11 @@
 // Child processes the harness starts: their output as lines, their exit as a promise, and a guarantee that
-// none outlives the process that started it (an exit hook kills whatever is still running, by PID).
+// none outlives the process that started it (an exit hook, installed with the first child, kills whatever is still
+// running, by PID). Importing this module changes nothing in the process.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { scaled } from './timeouts.ts'
 
 export type LineListener = (source: string, line: string, stream: 'stdout' | 'stderr') => void
 
@@ -13,18 +15,27 @@ export interface Exit {
 }
 
 const running = new Set<ManagedProcess>()
+let exitHookInstalled = false
+let signalsHandled = false
 
-process.on('exit', () => {
-  for (const p of running) {
-    try { process.kill(p.pid, 'SIGKILL') } catch {}
-  }
-})
+function killChildrenOnExit (): void {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.on('exit', () => {
+    for (const p of running) {
+      try { process.kill(p.pid, 'SIGKILL') } catch {}
+    }
+  })
+}
 
 /**
  * Makes SIGINT/SIGTERM/SIGHUP end this process through its exit hook, so children die with it. For test and
- * benchmark processes; the start command handles signals itself.
+ * benchmark processes, called when they first start a stack (once, however often called); the start command
+ * handles signals itself.
  */
 export function exitWithChildrenOnSignals (): void {
+  if (signalsHandled) return
+  signalsHandled = true
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1)))
   }
@@ -39,9 +50,13 @@ export class ManagedProcess {
   readonly tail: string[] = []
   readonly #listeners = new Set<LineListener>()
 
-  constructor (name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onLine?: LineListener) {
+  /** `ipc`: a channel for messages from a Node child (process.send), e.g. the port a replica got. */
+  constructor (name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onLine?: LineListener, options: { ipc?: boolean } = {}) {
     this.name = name
-    this.child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    killChildrenOnExit()
+    this.child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe', ...(options.ipc ? ['ipc' as const] : [])] })
+    // An IPC channel would otherwise keep this process alive as long as the child runs.
+    this.child.channel?.unref()
     if (this.child.pid === undefined) throw new Error(`could not start ${command}`)
     this.pid = this.child.pid
     if (onLine) this.#listeners.add(onLine)
@@ -87,12 +102,30 @@ export class ManagedProcess {
     }
   }
 
+  /**
+   * Waits until `check` finds the process ready, or rejects with its last output when it exits first (polling
+   * stops with it) or the deadline passes (then it is killed: nothing half-started is left behind).
+   */
+  async untilReady (what: string, check: () => Promise<true | undefined>, timeoutMs = scaled(15_000)): Promise<void> {
+    const died = this.exited.then(exit => {
+      throw new Error(`${this.name} exited (${exit.code ?? exit.signal}) while starting:\n${this.tail.join('\n')}`)
+    })
+    died.catch(() => {})
+    const ready = pollUntil(what, async () => (this.alive ? await check() : false), timeoutMs)
+    try {
+      if (!await Promise.race([ready, died])) await died
+    } catch (err) {
+      await this.kill()
+      throw err
+    }
+  }
+
   signal (signal: NodeJS.Signals): void {
     if (this.alive) this.child.kill(signal)
   }
 
   /** Asks it to stop (SIGTERM by default), then kills it if it has not exited within the grace time. */
-  async stop (graceMs = 10_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> {
+  async stop (graceMs = scaled(10_000), signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> {
     if (!this.alive) return await this.exited
     this.child.kill(signal)
     const exit = await Promise.race([this.exited, sleep(graceMs, null, { ref: false })])
@@ -108,7 +141,7 @@ export class ManagedProcess {
 }
 
 /** Polls `check` until it returns a value other than undefined, or throws when the deadline passes. */
-export async function pollUntil<T> (what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000, intervalMs = 50): Promise<T> {
+export async function pollUntil<T> (what: string, check: () => Promise<T | undefined>, timeoutMs = scaled(10_000), intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let lastError: unknown
   while (Date.now() < deadline) {

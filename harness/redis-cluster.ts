@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis'
 import { findBinary } from './binaries.ts'
 import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer, withClient } from './redis-server.ts'
+import { scaled } from './timeouts.ts'
 
 export interface RedisClusterOptions {
   dir: string
@@ -40,7 +41,7 @@ export class RedisClusterGroup {
       await pollUntil('every node to see the cluster as ok', async () => {
         const states = await group.eachNode(async node => await node.cluster('INFO') as string)
         return states.every(info => info.includes('cluster_state:ok')) ? true : undefined
-      }, 15_000, 100)
+      }, scaled(15_000), 100)
       return group
     } catch (err) {
       await Promise.all(nodes.map(async node => await node.stop()))

@@ -4,8 +4,9 @@ import { mkdirSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { Redis } from 'ioredis'
 import { findBinary } from './binaries.ts'
-import { freePort } from './ports.ts'
-import { type LineListener, ManagedProcess, pollUntil } from './processes.ts'
+import { startOnFreePort } from './ports.ts'
+import { type LineListener, ManagedProcess } from './processes.ts'
+import { scaled } from './timeouts.ts'
 
 export interface RedisServerOptions {
   name?: string
@@ -21,7 +22,7 @@ export interface RedisServerOptions {
 }
 
 /** Sends one inline command over a fresh connection and returns the first reply line. */
-export async function redisCommand (port: number, command: string, timeoutMs = 1000): Promise<string> {
+export async function redisCommand (port: number, command: string, timeoutMs = scaled(1000)): Promise<string> {
   return await new Promise((resolve, reject) => {
     const socket = new Socket()
     let data = ''
@@ -68,17 +69,19 @@ export class RedisServer {
     this.#onLine = onLine
   }
 
+  /** On `options.port`, or on a free port (another one if it is taken before Redis binds it). */
   static async start (options: RedisServerOptions): Promise<RedisServer> {
-    const port = options.port ?? await freePort()
     mkdirSync(options.dir, { recursive: true })
-    const args = options.sentinelConfig
-      ? [options.sentinelConfig, '--sentinel', '--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir]
-      : ['--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--save', '',
-          '--appendonly', options.persistence === false ? 'no' : 'yes', '--appendfsync', 'everysec',
-          ...(options.args ?? [])]
-    const server = new RedisServer(options.name ?? 'redis', port, options.dir, args, options.onLine)
-    await server.#spawn()
-    return server
+    return await startOnFreePort(options.port, async port => {
+      const args = options.sentinelConfig
+        ? [options.sentinelConfig, '--sentinel', '--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir]
+        : ['--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--save', '',
+            '--appendonly', options.persistence === false ? 'no' : 'yes', '--appendfsync', 'everysec',
+            ...(options.args ?? [])]
+      const server = new RedisServer(options.name ?? 'redis', port, options.dir, args, options.onLine)
+      await server.#spawn()
+      return server
+    })
   }
 
   get url (): string {
@@ -87,23 +90,23 @@ export class RedisServer {
 
   async #spawn (): Promise<void> {
     this.process = new ManagedProcess(this.name, findBinary('redis-server'), this.#args, { PATH: process.env.PATH }, this.#onLine)
-    const ready = pollUntil(`${this.name} on port ${this.port}`, async () => {
+    await this.process.untilReady(`${this.name} on port ${this.port}`, async () => {
       const reply = await redisCommand(this.port, 'PING')
-      // LOADING while it reads the append-only file back: not ready yet. NOAUTH: up, and wants a password.
-      return reply === '+PONG' || reply.startsWith('-NOAUTH') ? true : undefined
-    }, 15_000)
-    const died = this.process.exited.then(exit => {
-      throw new Error(`${this.name} exited (${exit.code ?? exit.signal}):\n${this.process.tail.join('\n')}`)
+      // NOAUTH: up, and wants a password (so it cannot be asked whose it is). LOADING while it reads the
+      // append-only file back: not ready yet.
+      if (reply.startsWith('-NOAUTH')) return true
+      if (reply !== '+PONG') return undefined
+      // Another server that took the port first would answer too: ready only when it is this process.
+      const info = await withClient(this.port, async redis => await redis.info('server'))
+      return Number(/process_id:(\d+)/.exec(info)?.[1]) === this.process.pid ? true : undefined
     })
-    await Promise.race([ready, died])
-    died.catch(() => {})
   }
 
   /** A clean shutdown: SHUTDOWN flushes the append-only file first (SIGTERM does too, when SHUTDOWN needs a password). */
   async stop (): Promise<void> {
     if (!this.process.alive) return
     await redisCommand(this.port, 'SHUTDOWN').catch(() => {})
-    await this.process.stop(5000)
+    await this.process.stop(scaled(5000))
   }
 
   /** A crash: SIGKILL, nothing flushed beyond what already reached the OS. */

@@ -1,27 +1,32 @@
-// One replica: the real server entry point as its own Node process on a loopback port.
+// One replica: the real server entry point as its own Node process on a loopback port. Unless told a port, it
+// binds port 0 and reports the port it got over an IPC channel (services/server.ts), so no two runs collide.
 import { get } from 'node:http'
-import { type Exit, type LineListener, ManagedProcess, pollUntil } from './processes.ts'
+import { type Exit, type LineListener, ManagedProcess } from './processes.ts'
 import { SERVER_ENTRY } from './paths.ts'
+import { scaled } from './timeouts.ts'
 
 export interface ReplicaOptions {
   name: string
-  port: number
+  /** 0 or unset: the OS picks one at the first start; restarts keep it (nginx knows the replica by it). */
+  port?: number
   /** The replica's configuration (see services/config.ts); nothing else is inherited but PATH. */
   env: Record<string, string>
   onLine?: LineListener
   /** Extra Node flags, e.g. ['--cpu-prof'] for profiling. */
   nodeArgs?: string[]
+  /** The entry point (default: services/server); the benchmark runs its own. */
+  entry?: string
 }
 
 export class Replica {
   readonly name: string
-  readonly port: number
+  #port: number
   #options: ReplicaOptions
   process!: ManagedProcess
 
   private constructor (options: ReplicaOptions) {
     this.name = options.name
-    this.port = options.port
+    this.#port = options.port ?? 0
     this.#options = options
   }
 
@@ -29,6 +34,10 @@ export class Replica {
     const replica = new Replica(options)
     await replica.#spawn()
     return replica
+  }
+
+  get port (): number {
+    return this.#port
   }
 
   get url (): string {
@@ -40,25 +49,23 @@ export class Replica {
   }
 
   async #spawn (): Promise<void> {
-    const { name, port, env, onLine, nodeArgs = [] } = this.#options
-    this.process = new ManagedProcess(name, process.execPath, [...nodeArgs, SERVER_ENTRY], {
+    const { name, env, onLine, nodeArgs = [], entry = SERVER_ENTRY } = this.#options
+    this.process = new ManagedProcess(name, process.execPath, [...nodeArgs, entry], {
       PATH: process.env.PATH,
       ...env,
       REPLICA_NAME: name,
       HOST: '127.0.0.1',
-      PORT: String(port)
-    }, onLine)
-    const died = this.process.exited.then(exit => {
-      throw new Error(`${name} exited (${exit.code ?? exit.signal}) while starting:\n${this.process.tail.join('\n')}`)
-    })
-    await Promise.race([died, pollUntil(`${name} to listen on ${port}`, async () => {
+      PORT: String(this.#port)
+    }, onLine, { ipc: true })
+    if (this.#port === 0) reportedPort(this.process).then(port => { this.#port = port }, () => {})
+    await this.process.untilReady(`${name} to listen`, async () => {
+      if (this.#port === 0) return undefined
       return await probe(`${this.url}/health/live`) === 200 ? true : undefined
-    }, 15_000)])
-    died.catch(() => {})
+    })
   }
 
   /** Graceful stop: SIGTERM, the replica finishes what it has and exits within its grace time. */
-  async stop (graceMs = 15_000): Promise<Exit> {
+  async stop (graceMs = scaled(15_000)): Promise<Exit> {
     return await this.process.stop(graceMs)
   }
 
@@ -76,7 +83,7 @@ export class Replica {
     this.process.signal('SIGCONT')
   }
 
-  /** Starts it again, same name and port; `env` changes its configuration (a deploy). */
+  /** Starts it again, same name and port (a port the OS picked is taken again: nginx knows the replica by it); `env` changes its configuration (a deploy). */
   async restart (env: Record<string, string> = {}): Promise<void> {
     if (this.process.alive) await this.stop()
     this.#options = { ...this.#options, env: { ...this.#options.env, ...env } }
@@ -94,5 +101,18 @@ async function probe (url: string): Promise<number | undefined> {
       res.resume()
       resolve(res.statusCode)
     }).on('error', reject)
+  })
+}
+
+/** The port a replica started with PORT=0 got: services/server.ts sends it over the IPC channel once it listens. */
+export async function reportedPort (replica: ManagedProcess): Promise<number> {
+  return await new Promise(resolve => {
+    const onMessage = (message: unknown) => {
+      const port = (message as { listening?: unknown } | null)?.listening
+      if (typeof port !== 'number') return
+      replica.child.off('message', onMessage)
+      resolve(port)
+    }
+    replica.child.on('message', onMessage)
   })
 }

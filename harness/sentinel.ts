@@ -3,9 +3,9 @@
 // through the Sentinels (REDIS_SENTINELS), never by its address.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { freePort } from './ports.ts'
 import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer, withClient } from './redis-server.ts'
+import { scaled } from './timeouts.ts'
 
 export interface SentinelGroupOptions {
   dir: string
@@ -41,10 +41,9 @@ export class SentinelGroup {
       })
       started.push(replica)
       await pollUntil('the replica to sync', async () =>
-        /master_link_status:up/.test(await info(replica.port, 'replication')) ? true : undefined, 10_000)
+        /master_link_status:up/.test(await info(replica.port, 'replication')) ? true : undefined, scaled(10_000))
 
       const sentinels = await Promise.all([1, 2, 3].map(async i => {
-        const port = await freePort()
         const dir = join(options.dir, `sentinel-${i}`)
         const config = join(options.dir, `sentinel-${i}.conf`)
         // Sentinel rewrites its config file as it learns the topology: each gets its own.
@@ -55,7 +54,7 @@ export class SentinelGroup {
           `sentinel parallel-syncs ${name} 1`,
           ''
         ].join('\n'))
-        const sentinel = await RedisServer.start({ name: `sentinel-${i}`, port, dir, sentinelConfig: config, onLine: options.onLine })
+        const sentinel = await RedisServer.start({ name: `sentinel-${i}`, dir, sentinelConfig: config, onLine: options.onLine })
         started.push(sentinel)
         return sentinel
       }))
@@ -64,7 +63,7 @@ export class SentinelGroup {
       await pollUntil('the Sentinels to find the replica', async () => {
         const counts = await Promise.all(sentinels.map(async s => await sentinelCall(s.port, 'REPLICAS', name) as unknown[]))
         return counts.every(replicas => replicas.length === 1) ? true : undefined
-      }, 15_000, 100)
+      }, scaled(15_000), 100)
       return group
     } catch (err) {
       await Promise.all(started.map(async s => await s.kill()))

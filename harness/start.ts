@@ -1,12 +1,12 @@
 // `npm start`: the whole topology as local processes. Prints what it started, then every process's log,
 // one line per request. Ctrl-C or SIGTERM stops everything; SIGHUP (`npm run restart:rolling`) restarts the
 // replicas one by one without failing a request.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { MissingBinaryError, findBinary } from './binaries.ts'
-import { Cluster } from './cluster.ts'
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { installMissing, MissingBinaryError } from './binaries.ts'
+import { LocalStack } from './local-stack.ts'
 import { colourFor, formatLine } from './log-format.ts'
-import { RUN_DIR } from './paths.ts'
+import { SETTING_VARIABLES } from '../services/config.ts'
+import { LAUNCHER_PID_FILE, ROLLING_RESTART_LOG, RUN_DIR } from './paths.ts'
 
 const env = process.env
 const number = (name: string, fallback: number): number => {
@@ -15,12 +15,9 @@ const number = (name: string, fallback: number): number => {
   return value
 }
 
-// Replica settings a user may give the start command; they reach every replica.
-const PASSED_TO_REPLICAS = ['SESSION_SECRET', 'SESSION_SECRET_FILE', 'SESSION_IDLE_TTL', 'SESSION_MAX_AGE',
-  'SESSION_KEY_PREFIX', 'SESSION_COOKIE_NAME', 'SESSION_WAIT_REPLICAS', 'SESSION_WAIT_TIMEOUT', 'HTTPS_ONLY', 'LOG_LEVEL',
-  'LOGIN_RATE_LIMIT', 'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT', 'REDIS_PASSWORD_FILE', 'REDIS_SENTINELS',
-  'REDIS_SENTINEL_NAME', 'REDIS_CLUSTER_NODES', 'REDIS_TLS_CA_FILE', 'SHUTDOWN_GRACE', 'SHUTDOWN_DRAIN', 'NODE_ENV',
-  'BENCH_BLOB_ROUTES']
+// Replica settings a user may give the start command reach every replica (but the address, name and Redis,
+// which the stack sets itself; REDIS_URL instead uses an existing Redis).
+const PASSED_TO_REPLICAS = SETTING_VARIABLES.filter(name => !['HOST', 'PORT', 'REPLICA_NAME', 'REDIS_URL'].includes(name))
 
 const colour = process.stdout.isTTY || env.FORCE_COLOR ? (source: string, i: number) => colourFor(source, i) : () => undefined
 const sources = new Map<string, number>()
@@ -29,9 +26,9 @@ const print = (source: string, line: string) => {
   console.log(formatLine(source, line, colour(source, sources.get(source)!), 9))
 }
 
+// The one place besides CI that installs anything: the user asked for the stack to run here.
 try {
-  findBinary('nginx', line => print('launcher', line))
-  if (!env.REDIS_URL) findBinary('redis-server', line => print('launcher', line))
+  installMissing(env.REDIS_URL ? ['nginx'] : ['nginx', 'redis-server'], line => print('launcher', line))
 } catch (err) {
   if (!(err instanceof MissingBinaryError)) throw err
   console.error(err.message)
@@ -42,9 +39,9 @@ const replicas = number('REPLICAS', 3)
 mkdirSync(RUN_DIR, { recursive: true })
 print('launcher', `starting Redis, ${replicas} replicas and nginx …`)
 
-let cluster: Cluster
+let stack: LocalStack
 try {
-  cluster = await Cluster.start({
+  stack = await LocalStack.start({
     replicas,
     basePort: number('BASE_PORT', 3001),
     lbPort: number('LB_PORT', 8080),
@@ -62,16 +59,16 @@ try {
 
 const rows = [
   ['NAME', 'PORT', 'PID', 'URL'],
-  ...(cluster.redis ? [['redis', String(cluster.redis.port), String(cluster.redis.process.pid), cluster.redis.url]] : [['redis', '-', '-', cluster.redisUrl]]),
-  ...cluster.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
-  ['nginx', String(cluster.nginx.port), String(cluster.nginx.process.pid), cluster.url]
+  ...(stack.redis ? [['redis', String(stack.redis.port), String(stack.redis.process.pid), stack.redis.url]] : [['redis', '-', '-', stack.redisUrl]]),
+  ...stack.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
+  ['nginx', String(stack.nginx.port), String(stack.nginx.process.pid), stack.url]
 ]
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map(r => r[i]!.length)))
 console.log(`\n${rows.map(r => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}\n`)
-console.log(`Open ${cluster.url}/ — or watch requests hop between replicas:`)
-console.log(`  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} %header{x-served-by}\\n' ${cluster.url}/; done`)
+console.log(`Open ${stack.url}/ — or watch requests hop between replicas:`)
+console.log(`  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} %header{x-served-by}\\n' ${stack.url}/; done`)
 console.log(`Ctrl-C stops everything; \`npm run restart:rolling\` (SIGHUP to pid ${process.pid}) restarts the replicas one by one.\n`)
-const pidFile = join(RUN_DIR, 'launcher.pid')
+const pidFile = LAUNCHER_PID_FILE
 writeFileSync(pidFile, `${process.pid}\n`)
 
 let stopping = false
@@ -79,7 +76,7 @@ async function shutdown (signal: string): Promise<void> {
   if (stopping) return
   stopping = true
   print('launcher', `${signal}: stopping nginx, replicas, Redis …`)
-  await cluster.stop()
+  await stack.stop()
   rmSync(pidFile, { force: true })
   print('launcher', 'stopped')
   process.exit(0)
@@ -88,17 +85,25 @@ process.on('SIGINT', () => { shutdown('SIGINT').catch(() => process.exit(1)) })
 process.on('SIGTERM', () => { shutdown('SIGTERM').catch(() => process.exit(1)) })
 
 let restarting = false
+/** A rolling restart's step: printed here, and recorded for `npm run restart:rolling`, which follows it. */
+const restartStep = (line: string) => {
+  print('launcher', `rolling restart: ${line}`)
+  appendFileSync(ROLLING_RESTART_LOG, `${line}\n`)
+}
 process.on('SIGHUP', () => {
-  if (restarting || stopping) return
+  if (stopping) return restartStep('failed: the stack is stopping')
+  if (restarting) return restartStep('failed: a rolling restart is already under way')
   restarting = true
-  print('launcher', 'rolling restart')
-  cluster.rollingRestart(step => print('launcher', step))
-    .then(() => print('launcher', 'rolling restart done'), (err: Error) => print('launcher', `rolling restart failed: ${err.message}`))
+  const started = Date.now()
+  restartStep(`started: ${stack.replicas.length} replicas, one by one`)
+  stack.rollingRestart(restartStep)
+    .then(() => restartStep(`done: ${stack.replicas.length} replicas restarted in ${((Date.now() - started) / 1000).toFixed(1)} s`),
+      (err: Error) => restartStep(`failed: ${err.message}`))
     .finally(() => { restarting = false })
 })
 
 // A replica that dies on its own is reported, not hidden.
-for (const replica of cluster.replicas) {
+for (const replica of stack.replicas) {
   replica.process.exited.then(exit => {
     if (!stopping && !restarting) print('launcher', `${replica.name} exited (${exit.code ?? exit.signal})`)
   }, () => {})

@@ -2,7 +2,9 @@
 // visit counter only ever goes up; POST users save a preference in a loop. Every answer is recorded with the
 // request id nginx gave it, so a test can look up in nginx's access log which replicas a request went to.
 import { Browser, visitsOf } from '../../harness/client.ts'
+import { upstreamsLogParser } from '../../harness/nginx-log.ts'
 import { pollUntil } from '../../harness/processes.ts'
+import { scaled } from '../../harness/timeouts.ts'
 
 export interface Outcome {
   method: 'GET' | 'POST'
@@ -70,7 +72,7 @@ export class UserLoad {
   }
 
   /** Resolves once `more` further answers have come in; a deadline keeps a stuck load from hanging the test. */
-  async waitFor (more: number, timeoutMs = 20_000): Promise<void> {
+  async waitFor (more: number, timeoutMs = scaled(20_000)): Promise<void> {
     const target = this.outcomes.length + more
     await pollUntil(`${more} more answers under load`, async () => (this.outcomes.length >= target ? true : undefined), timeoutMs, 20)
   }
@@ -128,25 +130,26 @@ export interface AccessLine {
   upstreams: string[]
 }
 
-export function parseAccessLine (line: string): AccessLine | undefined {
-  const match = /^\S+ (\S+) "(\S+) [^"]*" (\d+) upstream=(.*?) upstream_status=/.exec(line)
-  if (!match) return undefined
-  return { requestId: match[1]!, method: match[2]!, status: Number(match[3]), upstreams: match[4]!.split(/, | : /) }
-}
-
-/** Collects nginx's access log lines by request id (pass `collect` as the cluster's onLine). */
+/** Collects nginx's access log lines by request id (pass `collect` as the stack's onLine). */
 export class AccessLog {
   readonly byId = new Map<string, AccessLine>()
+  readonly #parse = upstreamsLogParser()
   readonly collect = (source: string, line: string) => {
     if (source !== 'nginx') return
-    const parsed = parseAccessLine(line)
-    if (parsed) this.byId.set(parsed.requestId, parsed)
+    const fields = this.#parse(line)
+    if (!fields) return
+    this.byId.set(fields.request_id!, {
+      requestId: fields.request_id!,
+      method: fields.request!.split(' ')[0]!,
+      status: Number(fields.status),
+      upstreams: fields.upstream_addr!.split(/, | : /)
+    })
   }
 
   /** Waits until nginx has logged every given request (it writes the line after answering). */
   async lines (outcomes: Outcome[]): Promise<AccessLine[]> {
     const ids = outcomes.map(o => o.requestId).filter((id): id is string => id !== null)
-    await pollUntil('nginx to log every request', async () => (ids.every(id => this.byId.has(id)) ? true : undefined), 5000, 20)
+    await pollUntil('nginx to log every request', async () => (ids.every(id => this.byId.has(id)) ? true : undefined), scaled(5000), 20)
     return ids.map(id => this.byId.get(id)!)
   }
 }

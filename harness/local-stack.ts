@@ -1,19 +1,19 @@
-// The cluster launcher: Redis, N replicas and nginx as local processes on loopback, the same topology as
+// The local stack: Redis, N replicas and nginx as processes on loopback, the same topology as
 // docker-compose.yml. The start command, the tests and the benchmark all start it from here.
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Nginx } from './nginx.ts'
-import { freePort } from './ports.ts'
 import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer } from './redis-server.ts'
 import { Replica } from './replicas.ts'
+import { scaled } from './timeouts.ts'
 
-export interface ClusterOptions {
+export interface LocalStackOptions {
   /** How many replicas (default 3). */
   replicas?: number
-  /** Replica i listens on basePort + i; free ports when unset. */
+  /** Replica i listens on basePort + i; ports the OS picks when unset. */
   basePort?: number
   /** nginx's port; a free one when unset. */
   lbPort?: number
@@ -31,19 +31,21 @@ export interface ClusterOptions {
   /** Receives every line any process prints. */
   onLine?: LineListener
   nodeArgs?: string[]
+  /** The replicas' entry point (default: services/server). */
+  replicaEntry?: string
 }
 
-export class Cluster {
+export class LocalStack {
   readonly dir: string
   readonly redisUrl: string
   readonly secret: string
   readonly replicas: Replica[] = []
   redis: RedisServer | undefined
   nginx!: Nginx
-  readonly #options: ClusterOptions
+  readonly #options: LocalStackOptions
   readonly #ownsDir: boolean
 
-  private constructor (options: ClusterOptions, dir: string, ownsDir: boolean, redisUrl: string) {
+  private constructor (options: LocalStackOptions, dir: string, ownsDir: boolean, redisUrl: string) {
     this.#options = options
     this.dir = dir
     this.#ownsDir = ownsDir
@@ -52,55 +54,56 @@ export class Cluster {
     this.secret = options.env?.SESSION_SECRET ?? randomBytes(48).toString('base64url')
   }
 
-  static async start (options: ClusterOptions = {}): Promise<Cluster> {
+  static async start (options: LocalStackOptions = {}): Promise<LocalStack> {
     const ownsDir = options.dir === undefined
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'redis-sessions-'))
     mkdirSync(dir, { recursive: true })
     let redis: RedisServer | undefined
-    const partial: { cluster?: Cluster } = {}
+    const partial: { stack?: LocalStack } = {}
     try {
       if (!options.redisUrl) {
         redis = await RedisServer.start({ port: options.redisPort, dir: join(dir, 'redis'), onLine: options.onLine })
       }
-      const cluster = new Cluster(options, dir, ownsDir, options.redisUrl ?? redis!.url)
-      partial.cluster = cluster
-      cluster.redis = redis
+      const stack = new LocalStack(options, dir, ownsDir, options.redisUrl ?? redis!.url)
+      partial.stack = stack
+      stack.redis = redis
       const count = options.replicas ?? 3
-      const ports = await Promise.all(Array.from({ length: count }, async (_, i) =>
-        options.basePort ? options.basePort + i : await freePort()))
-      await Promise.all(ports.map(async (port, i) => {
-        cluster.replicas[i] = await Replica.start({
-          name: `replica-${i + 1}`,
-          port,
-          env: cluster.replicaEnv(),
-          onLine: options.onLine,
-          nodeArgs: options.nodeArgs
-        })
-      }))
-      cluster.nginx = await Nginx.start({
+      // All settled, so that when one fails the others are in `replicas` to be stopped, not left running.
+      const started = await Promise.allSettled(Array.from({ length: count }, async (_, i) => await Replica.start({
+        name: `replica-${i + 1}`,
+        // Unset: each binds port 0 and reports the one it got.
+        port: options.basePort ? options.basePort + i : undefined,
+        env: stack.replicaEnv(),
+        onLine: options.onLine,
+        nodeArgs: options.nodeArgs,
+        entry: options.replicaEntry
+      })))
+      for (const result of started) if (result.status === 'fulfilled') stack.replicas.push(result.value)
+      const failed = started.find(result => result.status === 'rejected')
+      if (failed) throw failed.reason
+      stack.nginx = await Nginx.start({
         port: options.lbPort,
         dir: join(dir, 'nginx'),
-        upstreams: cluster.replicas.map(r => ({ host: '127.0.0.1', port: r.port })),
+        upstreams: stack.replicas.map(r => ({ host: '127.0.0.1', port: r.port })),
         accessLog: options.accessLog,
         workerProcesses: options.nginxWorkers,
         onLine: options.onLine
       })
-      return cluster
+      return stack
     } catch (err) {
-      if (partial.cluster) await partial.cluster.stop()
+      if (partial.stack) await partial.stack.stop()
       else await redis?.kill()
       if (ownsDir) rmSync(dir, { recursive: true, force: true })
       throw err
     }
   }
 
-  /** The replicas' configuration: shared secret, Redis, nginx trusted as the only proxy. */
+  /** The replicas' configuration: shared secret, Redis, nginx trusted as the only proxy; the rest as in production. */
   replicaEnv (): Record<string, string> {
     return {
       NODE_ENV: 'development',
       LOG_LEVEL: 'info',
       TRUST_PROXY: '127.0.0.1',
-      LOGIN_RATE_LIMIT: '0',
       SHUTDOWN_GRACE: '10s',
       ...this.#options.env,
       SESSION_SECRET: this.secret,
@@ -132,7 +135,7 @@ export class Cluster {
       await pollUntil(`nginx to send requests to ${replica.name} again`, async () => {
         const res = await fetch(`${this.url}/health/live`)
         return res.headers.get('x-served-by') === replica.name ? true : undefined
-      }, 15_000, 100)
+      }, scaled(15_000), 100)
       onStep(`${replica.name} is back in rotation (pid ${replica.pid})`)
     }
   }

@@ -6,13 +6,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { freePort } from '../harness/ports.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { RedisServer } from '../harness/redis-server.ts'
-import { aclRules } from '../services/session-store/acl.ts'
-import { startCluster } from './helpers/cluster.ts'
-import { makeCertificates } from './helpers/tls.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { freePort } from '../../harness/ports.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { RedisServer } from '../../harness/redis-server.ts'
+import { aclRules } from '../../services/session-store/acl.ts'
+import { startStack } from '../helpers/stack.ts'
+import { makeCertificates } from '../helpers/tls.ts'
 
 const ACL_RULES = aclRules('sess:')
 
@@ -34,12 +34,12 @@ t.test('over TLS as a user limited to the store\'s commands and keys: everything
   })
   t.teardown(async () => await server.stop())
 
-  const cluster = await startCluster(t, {
+  const stack = await startStack(t, {
     redisUrl: `rediss://sessions:${password}@localhost:${tlsPort}`,
     env: { REDIS_TLS_CA_FILE: certs.ca, LOGIN_RATE_LIMIT: '20' }
   })
-  const laptop = new Browser(cluster.url)
-  const phone = new Browser(cluster.url)
+  const laptop = new Browser(stack.url)
+  const phone = new Browser(stack.url)
   await laptop.login('tls')
   await phone.login('tls')
   for (let visit = 1; visit <= 3; visit++) t.equal(visitsOf((await laptop.get('/')).text), visit, 'visits counted')
@@ -58,7 +58,7 @@ t.test('over TLS as a user limited to the store\'s commands and keys: everything
   await t.rejects(restricted.eval("return redis.call('SET', 'sess:x', 1)", 0), /NOPERM|can't run this command/, 'not even from a script')
 
   // A replica that does not trust the server's certificate never talks to it.
-  const replica = cluster.replicas[0]!
+  const replica = stack.replicas[0]!
   await replica.restart({ REDIS_TLS_CA_FILE: certs.otherCa })
   t.equal((await fetch(`${replica.url}/health/ready`)).status, 503, 'another CA: not ready')
   const plain = new Redis({ host: '127.0.0.1', port: tlsPort, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })

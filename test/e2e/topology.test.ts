@@ -2,13 +2,14 @@
 // a replica killed mid-session, readiness following Redis.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { redisClient, startCluster } from './helpers/cluster.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { scaled } from '../../harness/timeouts.ts'
+import { redisClient, startStack } from '../helpers/stack.ts'
 
 t.test('one login, every replica, visits in order', async t => {
-  const cluster = await startCluster(t)
-  const user = new Browser(cluster.url)
+  const stack = await startStack(t)
+  const user = new Browser(stack.url)
   await user.login('alice')
   const seen = new Set<string>()
   for (let visit = 1; visit <= 9; visit++) {
@@ -25,18 +26,18 @@ t.test('one login, every replica, visits in order', async t => {
   t.match(html.text, /Logged in as alice\. Visits: 10/)
   t.match(html.text, /Served by <strong>replica-\d<\/strong>/)
 
-  const anonymous = await new Browser(cluster.url).get('/')
+  const anonymous = await new Browser(stack.url).get('/')
   t.equal(anonymous.text, 'You are not logged in\n')
   t.ok(anonymous.headers.get('x-request-id'), 'nginx adds a request id')
-  const missing = await new Browser(cluster.url).get('/nowhere')
+  const missing = await new Browser(stack.url).get('/nowhere')
   t.equal(missing.status, 404)
   t.ok(missing.servedBy, 'errors also name the replica')
 })
 
 t.test('the session expires after the idle time, and not before while visits continue', async t => {
-  const cluster = await startCluster(t, { env: { SESSION_IDLE_TTL: '1500ms' } })
-  const redis = redisClient(t, cluster.redisUrl)
-  const user = new Browser(cluster.url)
+  const stack = await startStack(t, { env: { SESSION_IDLE_TTL: '1500ms' } })
+  const redis = redisClient(t, stack.redisUrl)
+  const user = new Browser(stack.url)
   await user.login('idle')
   // Six visits 500 ms apart: 3 s in all, twice the idle time, but never idle for long. (The pauses pace the
   // visits; nothing is being waited for.)
@@ -46,14 +47,14 @@ t.test('the session expires after the idle time, and not before while visits con
   }
   // Now idle: Redis drops the key when the idle time has passed (polled, with a deadline).
   await pollUntil('the idle session to expire', async () =>
-    (await redis.keys('sess:{*')).length === 0 ? true : undefined, 5000)
+    (await redis.keys('sess:{*')).length === 0 ? true : undefined, scaled(5000))
   t.equal((await user.get('/')).text, 'You are not logged in\n')
 })
 
 t.test('logout deletes the session in Redis; the old cookie is worthless', async t => {
-  const cluster = await startCluster(t)
-  const redis = redisClient(t, cluster.redisUrl)
-  const user = new Browser(cluster.url)
+  const stack = await startStack(t)
+  const redis = redisClient(t, stack.redisUrl)
+  const user = new Browser(stack.url)
   await user.login('bob')
   await user.get('/')
   const oldCookie = user.cookieHeader
@@ -64,14 +65,14 @@ t.test('logout deletes the session in Redis; the old cookie is worthless', async
   t.equal(user.cookies.size, 0, 'the cookie is cleared')
   t.same(await redis.keys('sess:*'), [], 'session and user index are gone from Redis')
   for (let i = 0; i < 3; i++) {
-    const replay = await new Browser(cluster.url).get('/', { headers: { cookie: oldCookie } })
+    const replay = await new Browser(stack.url).get('/', { headers: { cookie: oldCookie } })
     t.equal(replay.text, 'You are not logged in\n', `replayed cookie on ${replay.servedBy}`)
   }
 })
 
 t.test('a replica killed mid-session: no visit fails, the count goes on, it rejoins', async t => {
-  const cluster = await startCluster(t)
-  const user = new Browser(cluster.url)
+  const stack = await startStack(t)
+  const user = new Browser(stack.url)
   await user.login('carol')
   let expected = 0
   const visit = async () => {
@@ -83,7 +84,7 @@ t.test('a replica killed mid-session: no visit fails, the count goes on, it rejo
   }
   for (let i = 0; i < 6; i++) await visit()
 
-  const victim = cluster.replica('replica-2')
+  const victim = stack.replica('replica-2')
   const killed = victim.kill()
   const servedWhileDown = new Set<string | null>()
   for (let i = 0; i < 9; i++) servedWhileDown.add(await visit())
@@ -93,19 +94,19 @@ t.test('a replica killed mid-session: no visit fails, the count goes on, it rejo
 
   await victim.restart()
   // nginx rests a failed replica for fail_timeout (5 s), then tries it again.
-  await pollUntil('the restarted replica to serve again', async () => ((await visit()) === 'replica-2' ? true : undefined), 15_000, 100)
+  await pollUntil('the restarted replica to serve again', async () => ((await visit()) === 'replica-2' ? true : undefined), scaled(15_000), 100)
   t.pass(`replica-2 served again; ${expected} visits, none lost`)
 })
 
 t.test('readiness is 503 while Redis is unreachable and 200 when it returns', async t => {
-  const cluster = await startCluster(t)
-  const replica = cluster.replicas[0]!
+  const stack = await startStack(t)
+  const replica = stack.replicas[0]!
   const ready = async () => (await fetch(`${replica.url}/health/ready`)).status
   t.equal(await ready(), 200)
-  await cluster.redis!.stop()
+  await stack.redis!.stop()
   t.equal(await ready(), 503, 'not ready without Redis')
   t.equal((await fetch(`${replica.url}/health/live`)).status, 200, 'but alive')
-  await cluster.redis!.restart()
-  await pollUntil('readiness to return', async () => ((await ready()) === 200 ? true : undefined), 10_000)
+  await stack.redis!.restart()
+  await pollUntil('readiness to return', async () => ((await ready()) === 200 ? true : undefined), scaled(10_000))
   t.pass('ready again without a restart of the replica')
 })

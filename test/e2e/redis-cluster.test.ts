@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Cluster as RedisCluster } from 'ioredis'
 import t, { type Test } from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { RedisClusterGroup } from '../harness/redis-cluster.ts'
-import { startCluster } from './helpers/cluster.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { RedisClusterGroup } from '../../harness/redis-cluster.ts'
+import { scaled } from '../../harness/timeouts.ts'
+import { startStack } from '../helpers/stack.ts'
 
 const LOGIN_LIMIT = 30
 
@@ -18,19 +19,19 @@ async function startOnRedisCluster (t: Test, env: Record<string, string> = {}) {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const group = await RedisClusterGroup.start({ dir })
   t.teardown(async () => await group.stop())
-  const cluster = await startCluster(t, { redisUrl: group.nodes[0]!.url, env: { REDIS_CLUSTER_NODES: group.addresses, ...env } })
-  return { group, cluster }
+  const stack = await startStack(t, { redisUrl: group.nodes[0]!.url, env: { REDIS_CLUSTER_NODES: group.addresses, ...env } })
+  return { group, stack }
 }
 
 t.test('on Redis Cluster: sessions spread over the nodes, counted, listed, revoked and rate-limited as on one Redis', async t => {
-  const { group, cluster } = await startOnRedisCluster(t, { LOGIN_RATE_LIMIT: String(LOGIN_LIMIT) })
+  const { group, stack } = await startOnRedisCluster(t, { LOGIN_RATE_LIMIT: String(LOGIN_LIMIT) })
   const client = new RedisCluster(group.nodes.map(n => ({ host: '127.0.0.1', port: n.port })))
   t.teardown(() => client.disconnect())
   let logins = 0
   const login = async (browser: Browser, name: string) => { logins++; return await browser.login(name) }
 
   // 20 users: their sessions and indexes (40 keys) hash to slots all over the cluster.
-  const users = Array.from({ length: 20 }, () => new Browser(cluster.url))
+  const users = Array.from({ length: 20 }, () => new Browser(stack.url))
   for (const [i, user] of users.entries()) await login(user, `user${i}`)
   const keysPerNode = await group.eachNode(async node => await node.dbsize())
   t.ok(keysPerNode.filter(n => n > 0).length === 3, `keys on every node (${keysPerNode.join(', ')})`)
@@ -40,7 +41,7 @@ t.test('on Redis Cluster: sessions spread over the nodes, counted, listed, revok
   t.equal(visitsOf((await racer.get('/')).text), 301, '300 concurrent visits over three replicas, none lost')
 
   // One user on three devices: three session keys and the index, in four slots.
-  const devices = [new Browser(cluster.url), new Browser(cluster.url), new Browser(cluster.url)]
+  const devices = [new Browser(stack.url), new Browser(stack.url), new Browser(stack.url)]
   for (const device of devices) await login(device, 'nomad')
   const listing = await devices[0]!.get('/sessions')
   t.match(listing.text, /^Sessions of nomad: 3/, 'the user index finds all three')
@@ -65,7 +66,7 @@ t.test('on Redis Cluster: sessions spread over the nodes, counted, listed, revok
   let refusedAt = 0
   while (refusedAt === 0 && logins <= LOGIN_LIMIT) {
     logins++
-    const res = await new Browser(cluster.url).post('/login', { username: `late${logins}` })
+    const res = await new Browser(stack.url).post('/login', { username: `late${logins}` })
     if (res.status === 429) refusedAt = logins
     else t.equal(res.status, 302, `login ${logins} accepted`)
   }
@@ -73,8 +74,8 @@ t.test('on Redis Cluster: sessions spread over the nodes, counted, listed, revok
 })
 
 t.test('a cluster node dies: fast, clear 503s (never a hang), then everything back by itself, no session lost', async t => {
-  const { group, cluster } = await startOnRedisCluster(t)
-  const users = Array.from({ length: 9 }, (_, i) => ({ browser: new Browser(cluster.url), name: `u${i}`, visits: 0 }))
+  const { group, stack } = await startOnRedisCluster(t)
+  const users = Array.from({ length: 9 }, (_, i) => ({ browser: new Browser(stack.url), name: `u${i}`, visits: 0 }))
   for (const user of users) {
     await user.browser.login(user.name)
     user.visits = visitsOf((await user.browser.get('/')).text)!
@@ -104,7 +105,7 @@ t.test('a cluster node dies: fast, clear 503s (never a hang), then everything ba
   const before = users.map(u => u.visits)
   const started = performance.now()
   await pollUntil('every user to be served again', async () =>
-    (await visitAll()).every(a => a.status === 200) ? true : undefined, 20_000, 250)
+    (await visitAll()).every(a => a.status === 200) ? true : undefined, scaled(20_000), 250)
   t.comment(`served again ${Math.round(performance.now() - started)} ms after the node restarted`)
   t.ok(users.every((u, i) => u.visits > before[i]!), 'every session survived, its count going on')
 })

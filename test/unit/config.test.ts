@@ -2,8 +2,8 @@
 // working default secret.
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
-import { SERVER_ENTRY } from '../harness/paths.ts'
-import { ConfigError, EXAMPLE_SECRETS, loadConfig } from '../services/config.ts'
+import { SERVER_ENTRY } from '../../harness/paths.ts'
+import { ConfigError, EXAMPLE_SECRETS, loadConfig } from '../../services/config.ts'
 
 const SECRET = 'x'.repeat(32)
 

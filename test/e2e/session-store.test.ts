@@ -2,9 +2,10 @@
 // request, login/logout/revoke semantics, absolute lifetime, scripts re-loaded after SCRIPT FLUSH, fast 503s.
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { redisClient, startCluster } from './helpers/cluster.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { scaled } from '../../harness/timeouts.ts'
+import { redisClient, startStack } from '../helpers/stack.ts'
 
 async function commandStats (redis: Redis): Promise<Record<string, number>> {
   const info = await redis.info('commandstats')
@@ -26,12 +27,12 @@ function delta (before: Record<string, number>, after: Record<string, number>): 
 }
 
 t.test('store behaviour through nginx and three replicas', async t => {
-  const cluster = await startCluster(t)
-  const redis = redisClient(t, cluster.redisUrl)
+  const stack = await startStack(t)
+  const redis = redisClient(t, stack.redisUrl)
   const sessionKeys = async () => await redis.keys('sess:{*')
 
   t.test('1,000 concurrent visits with one cookie: the counter ends at exactly 1,000', async t => {
-    const user = new Browser(cluster.url)
+    const user = new Browser(stack.url)
     await user.login('counter')
     const replies = await Promise.all(Array.from({ length: 1000 }, async () => await user.get('/')))
     t.same(replies.filter(r => r.status !== 200).map(r => r.status), [], 'every visit answered 200')
@@ -45,7 +46,7 @@ t.test('store behaviour through nginx and three replicas', async t => {
 
   t.test('two concurrent requests setting two different fields: both survive', async t => {
     for (let round = 0; round < 10; round++) {
-      const user = new Browser(cluster.url)
+      const user = new Browser(stack.url)
       await user.login(`prefs${round}`)
       const [a, b] = await Promise.all([
         user.post('/preferences', { theme: 'dark' }),
@@ -58,7 +59,7 @@ t.test('store behaviour through nginx and three replicas', async t => {
   })
 
   t.test('Redis commands per request, exactly; nothing rewritten when nothing changed', async t => {
-    const user = new Browser(cluster.url)
+    const user = new Browser(stack.url)
     await user.login('costly')
     await user.get('/') // the first visit creates the counter field
     const N = 100
@@ -76,13 +77,13 @@ t.test('store behaviour through nginx and three replicas', async t => {
     t.notOk(used.set || used.hset, 'nothing written but the slide')
 
     before = await commandStats(redis)
-    for (let i = 0; i < N; i++) await new Browser(cluster.url).get('/')
+    for (let i = 0; i < N; i++) await new Browser(stack.url).get('/')
     used = delta(before, await commandStats(redis))
     t.same(used, { info: 1 }, 'anonymous visitors cost Redis nothing')
   })
 
   t.test('login issues a new id and deletes the old key; logout removes the index entry', async t => {
-    const user = new Browser(cluster.url)
+    const user = new Browser(stack.url)
     await user.login('fixme')
     const firstId = sessionIdOf(user)
     t.equal(await redis.exists(`sess:{${firstId}}`), 1)
@@ -97,7 +98,7 @@ t.test('store behaviour through nginx and three replicas', async t => {
   })
 
   t.test('revoke one session, then log out everywhere: effective on every replica at once', async t => {
-    const devices = [new Browser(cluster.url, { 'user-agent': 'phone' }), new Browser(cluster.url, { 'user-agent': 'laptop' }), new Browser(cluster.url, { 'user-agent': 'tablet' })]
+    const devices = [new Browser(stack.url, { 'user-agent': 'phone' }), new Browser(stack.url, { 'user-agent': 'laptop' }), new Browser(stack.url, { 'user-agent': 'tablet' })]
     for (const device of devices) await device.login('dana')
     const list = await devices[0]!.get('/sessions')
     t.match(list.text, /^Sessions of dana: 3$/m)
@@ -122,7 +123,7 @@ t.test('store behaviour through nginx and three replicas', async t => {
   })
 
   t.test('after SCRIPT FLUSH the hot path goes on (scripts re-sent transparently)', async t => {
-    const user = new Browser(cluster.url)
+    const user = new Browser(stack.url)
     await user.login('flush')
     t.equal(visitsOf((await user.get('/')).text), 1)
     await redis.script('FLUSH')
@@ -133,10 +134,10 @@ t.test('store behaviour through nginx and three replicas', async t => {
   })
 
   t.test('a stalled Redis gives a fast, clear 503, and nothing half-written', async t => {
-    const user = new Browser(cluster.url)
+    const user = new Browser(stack.url)
     await user.login('stall')
     await user.get('/')
-    const admin = redisClient(t, cluster.redisUrl)
+    const admin = redisClient(t, stack.redisUrl)
     await admin.call('CLIENT', 'PAUSE', '1500', 'ALL')
     const started = Date.now()
     const res = await user.get('/')
@@ -145,7 +146,7 @@ t.test('store behaviour through nginx and three replicas', async t => {
     t.equal(res.headers.get('retry-after'), '1')
     t.match(res.text, /session store is unavailable/)
     t.ok(took < 1000, `answered in ${took} ms`)
-    await pollUntil('Redis to resume', async () => ((await user.get('/')).status === 200 ? true : undefined), 5000)
+    await pollUntil('Redis to resume', async () => ((await user.get('/')).status === 200 ? true : undefined), scaled(5000))
     const fields = await redis.hgetall(`sess:{${sessionIdOf(user)}}`)
     t.equal(fields.user, '"stall"', 'the session is whole')
     t.ok(fields['@x'])
@@ -153,9 +154,9 @@ t.test('store behaviour through nginx and three replicas', async t => {
 })
 
 t.test('absolute lifetime ends a busy session; the user index never outlives its sessions', async t => {
-  const cluster = await startCluster(t, { env: { SESSION_IDLE_TTL: '1s', SESSION_MAX_AGE: '2500ms' } })
-  const redis = redisClient(t, cluster.redisUrl)
-  const user = new Browser(cluster.url)
+  const stack = await startStack(t, { env: { SESSION_IDLE_TTL: '1s', SESSION_MAX_AGE: '2500ms' } })
+  const redis = redisClient(t, stack.redisUrl)
+  const user = new Browser(stack.url)
   const loggedInAt = Date.now()
   await user.login('busy')
   const indexTtl = await redis.pttl('sess:u:{busy}')
@@ -164,8 +165,8 @@ t.test('absolute lifetime ends a busy session; the user index never outlives its
   const ended = await pollUntil('the absolute lifetime to end the session', async () => {
     const res = await user.get('/')
     return visitsOf(res.text) === null ? Date.now() - loggedInAt : undefined
-  }, 6000, 200)
+  }, scaled(6000), 200)
   t.ok(ended >= 2400 && ended < 3500, `ended ${ended} ms after login despite constant activity`)
-  await pollUntil('the index to expire', async () => ((await redis.exists('sess:u:{busy}')) === 0 ? true : undefined), 3000)
+  await pollUntil('the index to expire', async () => ((await redis.exists('sess:u:{busy}')) === 0 ? true : undefined), scaled(3000))
   t.same(await redis.keys('*'), [], 'nothing left in Redis')
 })

@@ -6,11 +6,11 @@ import { connect, type Socket } from 'node:net'
 import fc from 'fast-check'
 import type { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import type { Cluster } from '../harness/cluster.ts'
-import { USERNAME_RULE } from '../services/errors.ts'
-import { TEXT } from '../services/views.ts'
-import { redisClient, startCluster } from './helpers/cluster.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import type { LocalStack } from '../../harness/local-stack.ts'
+import { USERNAME_RULE } from '../../services/errors.ts'
+import { TEXT } from '../../services/views.ts'
+import { redisClient, startStack } from '../helpers/stack.ts'
 
 const NOT_LOGGED_IN = `${TEXT.notLoggedIn}\n`
 
@@ -20,9 +20,9 @@ async function strayKeys (redis: Redis): Promise<string[]> {
 }
 
 /** Each replica still runs as the process it was, and answers. */
-async function replicasUnharmed (t: Test, cluster: Cluster, pids: number[]): Promise<void> {
-  t.same(cluster.replicas.map(r => r.pid), pids, 'no replica restarted')
-  for (const replica of cluster.replicas) {
+async function replicasUnharmed (t: Test, stack: LocalStack, pids: number[]): Promise<void> {
+  t.same(stack.replicas.map(r => r.pid), pids, 'no replica restarted')
+  for (const replica of stack.replicas) {
     t.equal((await fetch(`${replica.url}/health/ready`)).status, 200, `${replica.name} answers`)
   }
 }
@@ -40,9 +40,9 @@ function trickle (port: number, partial: string): { socket: Socket, closed: Prom
 }
 
 t.test('tampered, truncated, empty, duplicated, huge and random cookies: not logged in, nothing written, nothing lost', async t => {
-  const cluster = await startCluster(t)
-  const redis = redisClient(t, cluster.redisUrl)
-  const user = new Browser(cluster.url)
+  const stack = await startStack(t)
+  const redis = redisClient(t, stack.redisUrl)
+  const user = new Browser(stack.url)
   await user.login('alice')
   t.equal(visitsOf((await user.get('/')).text), 1)
   const cookie = user.cookies.get('sid')!
@@ -66,7 +66,7 @@ t.test('tampered, truncated, empty, duplicated, huge and random cookies: not log
   }
   for (const [name, header] of Object.entries(cases)) {
     for (const path of ['/', '/whoami', '/sessions']) {
-      const res = await new Browser(cluster.url).get(path, { headers: { cookie: header } })
+      const res = await new Browser(stack.url).get(path, { headers: { cookie: header } })
       t.equal(res.status, path === '/' ? 200 : 401, `${name} on ${path}: status ${res.status}`)
       t.equal(res.text, NOT_LOGGED_IN, `${name} on ${path}: not logged in`)
       const handedOut = res.headers.getSetCookie().filter(c => !/^sid=;.*Max-Age=0;/.test(c))
@@ -77,17 +77,17 @@ t.test('tampered, truncated, empty, duplicated, huge and random cookies: not log
   t.same(await strayKeys(redis), [], 'no key outside the store\'s prefix')
 
   // Two sid cookies: @fastify/cookie keeps the first. Either way the answer is a clean page and nothing is lost.
-  const junkFirst = await new Browser(cluster.url).get('/', { headers: { cookie: `sid=junk; sid=${cookie}` } })
+  const junkFirst = await new Browser(stack.url).get('/', { headers: { cookie: `sid=junk; sid=${cookie}` } })
   t.equal(junkFirst.text, NOT_LOGGED_IN, 'junk first, the real cookie second: not logged in (the first one counts)')
-  const realFirst = await new Browser(cluster.url).get('/', { headers: { cookie: `sid=${cookie}; sid=junk` } })
+  const realFirst = await new Browser(stack.url).get('/', { headers: { cookie: `sid=${cookie}; sid=junk` } })
   t.equal(visitsOf(realFirst.text), 2, 'the real cookie first: logged in, counted')
 
   t.equal(visitsOf((await user.get('/')).text), 3, 'the real session went on counting, untouched by the forgeries')
 })
 
 t.test('usernames: a clear 400 for what is not a name, and what users type is escaped wherever it is shown', async t => {
-  const cluster = await startCluster(t)
-  const redis = redisClient(t, cluster.redisUrl)
+  const stack = await startStack(t)
+  const redis = redisClient(t, stack.redisUrl)
   const keysBefore = await redis.dbsize()
   const refused = {
     empty: '',
@@ -102,32 +102,32 @@ t.test('usernames: a clear 400 for what is not a name, and what users type is es
     'two spaces': 'a  b'
   }
   for (const [name, username] of Object.entries(refused)) {
-    const res = await new Browser(cluster.url).post('/login', { username })
+    const res = await new Browser(stack.url).post('/login', { username })
     t.equal(res.status, 400, `${name}: 400`)
     t.match(res.text, USERNAME_RULE, `${name}: the rule, in words`)
     t.notMatch(res.text, /<script/, `${name}: the input is not echoed`)
     t.same(res.headers.getSetCookie(), [], `${name}: no session`)
   }
-  const noField = await new Browser(cluster.url).post('/login', {})
+  const noField = await new Browser(stack.url).post('/login', {})
   t.equal(noField.status, 400, 'no username field: 400')
-  const json = await new Browser(cluster.url).request('POST', '/login', {
+  const json = await new Browser(stack.url).request('POST', '/login', {
     headers: { 'content-type': 'application/json' }, form: undefined
   })
   t.equal(json.status, 400, 'an empty JSON body: 400, not a crash')
   t.equal(await redis.dbsize(), keysBefore, 'no refused login wrote anything to Redis')
 
   // Names in other scripts are names; combining marks are normalised, so "é" is one user however it was typed.
-  const composed = new Browser(cluster.url)
+  const composed = new Browser(stack.url)
   await composed.login('Zoë Ñandú-李')
   t.equal((await composed.get('/whoami')).text, 'Logged in as Zoë Ñandú-李\n')
-  const decomposed = new Browser(cluster.url)
+  const decomposed = new Browser(stack.url)
   await decomposed.login('Zoe\u0308 N\u0303andu\u0301-李')
   t.equal((await decomposed.get('/whoami')).text, 'Logged in as Zoë Ñandú-李\n', 'decomposed input: the same name')
   t.match((await decomposed.get('/sessions')).text, /^Sessions of Zoë Ñandú-李: 2/, 'and the same user: both sessions listed')
 
   // The user agent is the other string a client chooses that a page shows back (on /sessions).
   const hostileAgent = '<script>alert(document.cookie)</script>"><img src=x onerror=alert(1)>'
-  const browser = new Browser(cluster.url, { 'user-agent': hostileAgent, accept: 'text/html' })
+  const browser = new Browser(stack.url, { 'user-agent': hostileAgent, accept: 'text/html' })
   await browser.login('agent')
   const page = await browser.get('/sessions')
   t.equal(page.status, 200)
@@ -136,9 +136,9 @@ t.test('usernames: a clear 400 for what is not a name, and what users type is es
 })
 
 t.test('oversized headers and bodies are refused with a 4xx by nginx or the replica, and break nothing', async t => {
-  const cluster = await startCluster(t)
-  const pids = cluster.replicas.map(r => r.pid)
-  const user = new Browser(cluster.url)
+  const stack = await startStack(t)
+  const pids = stack.replicas.map(r => r.pid)
+  const user = new Browser(stack.url)
   await user.login('bob')
 
   const bigCookie = await user.get('/', { headers: { cookie: `sid=${'a'.repeat(9000)}` } })
@@ -150,29 +150,29 @@ t.test('oversized headers and bodies are refused with a 4xx by nginx or the repl
   t.equal((await user.get('/', { headers: manyHeaders })).status, 400, '42 KB of headers: 400 (over nginx\'s 4 × 8 KB)')
 
   // Straight at a replica (as if nginx were misconfigured), Node's own limit (16 KB of headers) still holds.
-  const direct = await fetch(`${cluster.replicas[0]!.url}/`, { headers: { 'x-filler': 'f'.repeat(20_000) } })
+  const direct = await fetch(`${stack.replicas[0]!.url}/`, { headers: { 'x-filler': 'f'.repeat(20_000) } })
   t.equal(direct.status, 431, 'a replica answers 431 to 20 KB of headers')
 
   const bigBody = { username: 'x'.repeat(20_000) }
-  const viaNginx = await new Browser(cluster.url).post('/login', bigBody)
+  const viaNginx = await new Browser(stack.url).post('/login', bigBody)
   t.equal(viaNginx.status, 413, 'a 20 KB form: nginx answers 413')
   t.equal(viaNginx.servedBy, 'nginx')
-  const atReplica = await new Browser(cluster.replicas[1]!.url).post('/login', bigBody)
+  const atReplica = await new Browser(stack.replicas[1]!.url).post('/login', bigBody)
   t.equal(atReplica.status, 413, 'a replica answers 413 to it as well')
   t.match(atReplica.text, /Request body is too large/, 'with a message that says so')
   t.equal(atReplica.servedBy, 'replica-2')
 
-  const xml = await new Browser(cluster.url).request('POST', '/login', { headers: { 'content-type': 'application/xml' } })
+  const xml = await new Browser(stack.url).request('POST', '/login', { headers: { 'content-type': 'application/xml' } })
   t.equal(xml.status, 415, 'a body type the site does not take: 415')
 
   t.equal(visitsOf((await user.get('/')).text), 1, 'the user is still logged in, the count intact')
-  await replicasUnharmed(t, cluster, pids)
+  await replicasUnharmed(t, stack, pids)
 })
 
 t.test('clients that trickle a request are cut off by nginx and never tie up a replica', async t => {
-  const cluster = await startCluster(t)
-  const port = Number(new URL(cluster.url).port)
-  const pids = cluster.replicas.map(r => r.pid)
+  const stack = await startStack(t)
+  const port = Number(new URL(stack.url).port)
+  const pids = stack.replicas.map(r => r.pid)
   // 20 slow-header and 20 slow-body connections: nginx holds them (the replicas never see a byte), and drops each
   // after its 10 s client_header_timeout / client_body_timeout.
   const slow = [
@@ -182,7 +182,7 @@ t.test('clients that trickle a request are cut off by nginx and never tie up a r
   ]
   t.teardown(() => { for (const { socket } of slow) socket.destroy() })
 
-  const user = new Browser(cluster.url)
+  const user = new Browser(stack.url)
   await user.login('carol')
   for (let visit = 1; visit <= 30; visit++) {
     t.equal(visitsOf((await user.get('/')).text), visit, `visit ${visit} served while 40 slow clients hang on`)
@@ -193,18 +193,18 @@ t.test('clients that trickle a request are cut off by nginx and never tie up a r
     new Promise<never>((_resolve, reject) => deadline.addEventListener('abort', () => reject(new Error('nginx did not close the slow connections within 20 s'))))
   ])
   t.ok(times.every(ms => ms >= 9_000 && ms < 15_000), `every slow connection closed by nginx after 10 s (${Math.min(...times)}-${Math.max(...times)} ms)`)
-  await replicasUnharmed(t, cluster, pids)
+  await replicasUnharmed(t, stack, pids)
 })
 
 // Random requests: odd methods, paths, cookies (forged, mutated from a real one), bodies and content types.
 t.test('2,000 random requests: never a 5xx, no replica hurt, nothing outside the store in Redis, a bystander unharmed', async t => {
-  const cluster = await startCluster(t)
-  const redis = redisClient(t, cluster.redisUrl)
-  const pids = cluster.replicas.map(r => r.pid)
-  const bystander = new Browser(cluster.url)
+  const stack = await startStack(t)
+  const redis = redisClient(t, stack.redisUrl)
+  const pids = stack.replicas.map(r => r.pid)
+  const bystander = new Browser(stack.url)
   await bystander.login('bystander')
   t.equal(visitsOf((await bystander.get('/')).text), 1)
-  const victim = new Browser(cluster.url)
+  const victim = new Browser(stack.url)
   await victim.login('victim')
   const real = decodeURIComponent(victim.cookies.get('sid')!)
 
@@ -251,7 +251,7 @@ t.test('2,000 random requests: never a 5xx, no replica hurt, nothing outside the
     if (fetchSite !== null) headers['sec-fetch-site'] = fetchSite
     const withBody = body !== undefined && method !== 'GET' && method !== 'HEAD'
     if (withBody) headers['content-type'] = body.type
-    const res = await fetch(cluster.url + path, {
+    const res = await fetch(stack.url + path, {
       method, headers, body: withBody ? body.text : undefined, redirect: 'manual', signal: AbortSignal.timeout(5000)
     })
     await res.arrayBuffer()
@@ -261,7 +261,7 @@ t.test('2,000 random requests: never a 5xx, no replica hurt, nothing outside the
   t.comment(`statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}`)
   t.pass('2,000 random requests, none answered with a 5xx')
 
-  await replicasUnharmed(t, cluster, pids)
+  await replicasUnharmed(t, stack, pids)
   t.same(await strayKeys(redis), [], 'every key in Redis is under the store\'s prefix, none a pattern')
   t.equal(visitsOf((await bystander.get('/')).text), 2, 'the bystander\'s session went on untouched')
   t.equal((await victim.get('/whoami')).text, 'Logged in as victim\n', 'so did the session whose cookie was mangled 2,000 ways')
@@ -269,12 +269,12 @@ t.test('2,000 random requests: never a 5xx, no replica hurt, nothing outside the
 
 t.test('logs at info level hold no session id, cookie or secret, in any process', async t => {
   const lines: string[] = []
-  const cluster = await startCluster(t, {
+  const stack = await startStack(t, {
     env: { LOG_LEVEL: 'info' },
     onLine: (source, line) => { lines.push(`${source} | ${line}`) }
   })
   const ids = new Set<string>()
-  const users = Array.from({ length: 3 }, () => new Browser(cluster.url, { accept: 'text/html' }))
+  const users = Array.from({ length: 3 }, () => new Browser(stack.url, { accept: 'text/html' }))
   for (const [i, user] of users.entries()) {
     await user.login(`user${i}`)
     ids.add(user.cookies.get('sid')!)
@@ -285,13 +285,13 @@ t.test('logs at info level hold no session id, cookie or secret, in any process'
   // Paths that log at warn or error: a cross-site refusal, a refused login and a forged cookie.
   await users[0]!.post('/logout', {}, { headers: { 'sec-fetch-site': 'cross-site' } })
   await users[1]!.post('/login', { username: '<bad>' })
-  await new Browser(cluster.url).get('/', { headers: { cookie: `sid=${users[2]!.cookies.get('sid')!}x` } })
+  await new Browser(stack.url).get('/', { headers: { cookie: `sid=${users[2]!.cookies.get('sid')!}x` } })
   await users[2]!.post('/logout')
 
   const replicaLines = lines.filter(line => line.startsWith('replica'))
   t.ok(replicaLines.length >= 22, `the replicas logged a line per request (${replicaLines.length} lines): there was something to leak`)
   t.ok(replicaLines.some(line => line.includes('"reqId"')), 'lines carry the request id')
-  const secrets = [cluster.secret, ...[...ids].flatMap(cookie => {
+  const secrets = [stack.secret, ...[...ids].flatMap(cookie => {
     const value = decodeURIComponent(cookie)
     return [value, value.split('.')[0]!, value.split('.')[1]!]
   })]

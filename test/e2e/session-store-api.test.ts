@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { exitWithChildrenOnSignals } from '../harness/processes.ts'
-import { RedisServer } from '../harness/redis-server.ts'
-import { FastifySessionAdapter } from '../services/session-store/fastify-adapter.ts'
-import { sessionKey, userIndexKey } from '../services/session-store/keys.ts'
-import { RedisSessionStore } from '../services/session-store/store.ts'
+import { exitWithChildrenOnSignals } from '../../harness/processes.ts'
+import { RedisServer } from '../../harness/redis-server.ts'
+import { FastifySessionAdapter } from '../../services/session-store/fastify-adapter.ts'
+import { sessionKey, userIndexKey } from '../../services/session-store/keys.ts'
+import { RedisSessionStore } from '../../services/session-store/store.ts'
 
 exitWithChildrenOnSignals()
 

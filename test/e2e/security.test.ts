@@ -1,27 +1,28 @@
 // Each defence, tested with the attack it stops: through nginx and 3 replicas, on a real Redis.
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { sessionHandle } from '../services/session-store/keys.ts'
-import { redisClient, startCluster } from './helpers/cluster.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { scaled } from '../../harness/timeouts.ts'
+import { sessionHandle } from '../../services/session-store/keys.ts'
+import { redisClient, startStack } from '../helpers/stack.ts'
 
 const NOT_LOGGED_IN = 'You are not logged in\n'
 const sessionIdOf = (cookie: string) => decodeURIComponent(cookie).split('.')[0]!
 
 t.test('requests from another site cannot log in, log out or end sessions', async t => {
-  const cluster = await startCluster(t)
-  const victim = new Browser(cluster.url)
+  const stack = await startStack(t)
+  const victim = new Browser(stack.url)
   await victim.login('victim') // curl-like: no Origin, no Sec-Fetch-Site
   const crossSite = { 'sec-fetch-site': 'cross-site' }
 
-  const forcedLogin = await new Browser(cluster.url).post('/login', { username: 'attacker' }, { headers: crossSite })
+  const forcedLogin = await new Browser(stack.url).post('/login', { username: 'attacker' }, { headers: crossSite })
   t.equal(forcedLogin.status, 403, 'login CSRF: a cross-site login form is refused')
   t.equal(forcedLogin.text, 'Cross-site request refused\n')
   t.same(forcedLogin.headers.getSetCookie(), [], 'and no session cookie is set')
-  const oldBrowser = await new Browser(cluster.url).post('/login', { username: 'attacker' }, { headers: { origin: 'https://evil.example' } })
+  const oldBrowser = await new Browser(stack.url).post('/login', { username: 'attacker' }, { headers: { origin: 'https://evil.example' } })
   t.equal(oldBrowser.status, 403, 'a foreign Origin alone (older browsers) is refused too')
-  const sibling = await new Browser(cluster.url).post('/login', { username: 'x' }, { headers: { 'sec-fetch-site': 'same-site' } })
+  const sibling = await new Browser(stack.url).post('/login', { username: 'x' }, { headers: { 'sec-fetch-site': 'same-site' } })
   t.equal(sibling.status, 403, 'a sibling subdomain is another site')
 
   for (const path of ['/logout', '/sessions/revoke-all']) {
@@ -29,22 +30,22 @@ t.test('requests from another site cannot log in, log out or end sessions', asyn
     t.equal((await victim.get('/whoami')).text, 'Logged in as victim\n', 'the victim is still logged in')
   }
 
-  const ownForm = await new Browser(cluster.url).post('/login', { username: 'self' }, {
-    headers: { 'sec-fetch-site': 'same-origin', origin: cluster.url }
+  const ownForm = await new Browser(stack.url).post('/login', { username: 'self' }, {
+    headers: { 'sec-fetch-site': 'same-origin', origin: stack.url }
   })
   t.equal(ownForm.status, 302, 'the site\'s own form works')
-  const ownOrigin = await new Browser(cluster.url).post('/login', { username: 'self' }, { headers: { origin: cluster.url } })
+  const ownOrigin = await new Browser(stack.url).post('/login', { username: 'self' }, { headers: { origin: stack.url } })
   t.equal(ownOrigin.status, 302, 'so does its own Origin without Sec-Fetch-Site (nginx passes the port on)')
 })
 
 t.test('session fixation: an id planted before login is worthless after it', async t => {
-  const cluster = await startCluster(t)
-  const redis = redisClient(t, cluster.redisUrl)
-  const attacker = new Browser(cluster.url)
+  const stack = await startStack(t)
+  const redis = redisClient(t, stack.redisUrl)
+  const attacker = new Browser(stack.url)
   await attacker.login('mallory')
   const planted = attacker.cookies.get('sid')!
 
-  const victim = new Browser(cluster.url)
+  const victim = new Browser(stack.url)
   victim.cookies.set('sid', planted)
   await victim.login('victim')
   t.not(victim.cookies.get('sid'), planted, 'the victim got a new id at login')
@@ -57,9 +58,9 @@ t.test('session fixation: an id planted before login is worthless after it', asy
 })
 
 t.test('a stolen cookie gets nothing after logout, revoke, idle expiry or absolute expiry, on any replica', async t => {
-  const cluster = await startCluster(t, { env: { SESSION_IDLE_TTL: '1500ms', SESSION_MAX_AGE: '3s' } })
-  const redis = redisClient(t, cluster.redisUrl)
-  const steal = (user: Browser) => new Browser(cluster.url, {}, new Map(user.cookies))
+  const stack = await startStack(t, { env: { SESSION_IDLE_TTL: '1500ms', SESSION_MAX_AGE: '3s' } })
+  const redis = redisClient(t, stack.redisUrl)
+  const steal = (user: Browser) => new Browser(stack.url, {}, new Map(user.cookies))
   const worthless = async (thief: Browser, after: string) => {
     for (let i = 0; i < 3; i++) {
       const res = await thief.get('/')
@@ -67,14 +68,14 @@ t.test('a stolen cookie gets nothing after logout, revoke, idle expiry or absolu
     }
   }
 
-  const loggedOut = new Browser(cluster.url)
+  const loggedOut = new Browser(stack.url)
   await loggedOut.login('logout')
   const thief1 = steal(loggedOut)
   await loggedOut.post('/logout')
   await worthless(thief1, 'logout')
 
-  const laptop = new Browser(cluster.url)
-  const phone = new Browser(cluster.url)
+  const laptop = new Browser(stack.url)
+  const phone = new Browser(stack.url)
   await laptop.login('revoke')
   await phone.login('revoke')
   const thief2 = steal(phone)
@@ -83,27 +84,27 @@ t.test('a stolen cookie gets nothing after logout, revoke, idle expiry or absolu
   await worthless(thief2, 'revoke')
   t.equal((await laptop.get('/whoami')).text, 'Logged in as revoke\n', 'the laptop stays logged in')
 
-  const idle = new Browser(cluster.url)
+  const idle = new Browser(stack.url)
   await idle.login('idle')
   const thief3 = steal(idle)
   const key = `sess:{${sessionIdOf(idle.cookies.get('sid')!)}}`
-  await pollUntil('the idle session to expire in Redis', async () => (await redis.exists(key)) === 0 ? true : undefined, 5000)
+  await pollUntil('the idle session to expire in Redis', async () => (await redis.exists(key)) === 0 ? true : undefined, scaled(5000))
   await worthless(thief3, 'idle expiry')
 
-  const busy = new Browser(cluster.url)
+  const busy = new Browser(stack.url)
   const loginAt = Date.now()
   await busy.login('busy')
   const thief4 = steal(busy)
   // The thief keeps the session busy: activity never extends the absolute lifetime.
   const endedAt = await pollUntil('the absolute lifetime to end the session', async () =>
-    (await thief4.get('/')).text === NOT_LOGGED_IN ? Date.now() : undefined, 6000, 200)
+    (await thief4.get('/')).text === NOT_LOGGED_IN ? Date.now() : undefined, scaled(6000), 200)
   t.ok(endedAt - loginAt >= 3000 && endedAt - loginAt < 4500, `ended ${endedAt - loginAt} ms after login (SESSION_MAX_AGE 3 s)`)
   await worthless(thief4, 'absolute expiry')
 })
 
 t.test('security headers on every answer, and a Content-Security-Policy the pages pass', async t => {
-  const cluster = await startCluster(t)
-  const user = new Browser(cluster.url, { accept: 'text/html' })
+  const stack = await startStack(t)
+  const user = new Browser(stack.url, { accept: 'text/html' })
   await user.login('headers')
   for (const path of ['/', '/sessions', '/login', '/nowhere']) {
     const res = await user.get(path)
@@ -122,40 +123,40 @@ t.test('security headers on every answer, and a Content-Security-Policy the page
 })
 
 t.test('the login rate limit holds across replicas, answers 429 with Retry-After, and cannot be dodged', async t => {
-  const cluster = await startCluster(t, { env: { LOGIN_RATE_LIMIT: '3' } })
+  const stack = await startStack(t, { env: { LOGIN_RATE_LIMIT: '3' } })
   const servedBy = new Set<string | null>()
   for (let i = 0; i < 3; i++) {
-    const res = await new Browser(cluster.url).post('/login', { username: `try-${i}` })
+    const res = await new Browser(stack.url).post('/login', { username: `try-${i}` })
     t.equal(res.status, 302, `login ${i + 1} of 3 allowed`)
     servedBy.add(res.servedBy)
   }
   t.equal(servedBy.size, 3, 'the three logins went to three replicas')
-  const limited = await new Browser(cluster.url).post('/login', { username: 'try-4' })
+  const limited = await new Browser(stack.url).post('/login', { username: 'try-4' })
   t.equal(limited.status, 429, 'the fourth in a minute is refused, whichever replica gets it')
   t.ok(Number(limited.headers.get('retry-after')) > 0, `Retry-After: ${limited.headers.get('retry-after')}`)
   t.match(limited.text, /Rate limit exceeded/)
-  const forged = await new Browser(cluster.url).post('/login', { username: 'try-5' }, { headers: { 'x-forwarded-for': '203.0.113.9' } })
+  const forged = await new Browser(stack.url).post('/login', { username: 'try-5' }, { headers: { 'x-forwarded-for': '203.0.113.9' } })
   t.equal(forged.status, 429, 'a forged X-Forwarded-For does not buy a fresh limit (nginx states the address)')
-  const user = new Browser(cluster.url)
+  const user = new Browser(stack.url)
   t.equal((await user.get('/')).status, 200, 'pages other than login are not limited')
 })
 
 t.test('secret rotation: two replicas on the old list and one on the new, and nobody is logged out', async t => {
   const [A, B] = [randomBytes(48).toString('base64url'), randomBytes(48).toString('base64url')]
-  const cluster = await startCluster(t, { env: { SESSION_SECRET: A } })
-  const user = new Browser(cluster.url)
+  const stack = await startStack(t, { env: { SESSION_SECRET: A } })
+  const user = new Browser(stack.url)
   await user.login('rotating')
   const signedWithA = user.cookies.get('sid')!
   let visits = 0
   // One visit on every replica, straight to each: every one must know the user, the count going on.
   const visitEach = async (stage: string) => {
-    for (const replica of cluster.replicas) {
+    for (const replica of stack.replicas) {
       const res = await user.at(replica.url).get('/')
       t.equal(visitsOf(res.text), ++visits, `${stage}: logged in on ${replica.name}`)
     }
   }
   const deploy = async (replicaIndexes: number[], secrets: string) => {
-    for (const i of replicaIndexes) await cluster.replicas[i]!.restart({ SESSION_SECRET: secrets })
+    for (const i of replicaIndexes) await stack.replicas[i]!.restart({ SESSION_SECRET: secrets })
   }
   await visitEach('before')
 
@@ -165,7 +166,7 @@ t.test('secret rotation: two replicas on the old list and one on the new, and no
 
   // Step 2, midway: replica-1 signs with B, the two others still with A.
   await deploy([0], `${B},${A}`)
-  const resigned = await user.at(cluster.replicas[0]!.url).get('/')
+  const resigned = await user.at(stack.replicas[0]!.url).get('/')
   t.equal(visitsOf(resigned.text), ++visits, 'a cookie signed with the older secret still works')
   t.not(user.cookies.get('sid'), signedWithA, 'and comes back re-signed with the new one, not cleared')
   t.equal(sessionIdOf(user.cookies.get('sid')!), sessionIdOf(signedWithA), 'same session')
@@ -176,16 +177,16 @@ t.test('secret rotation: two replicas on the old list and one on the new, and no
   // Step 3: the old secret retired; the cookie the user holds now was re-signed with B along the way.
   await deploy([0, 1, 2], B)
   await visitEach('A retired')
-  const stale = await new Browser(cluster.url, {}, new Map([['sid', signedWithA]])).get('/')
+  const stale = await new Browser(stack.url, {}, new Map([['sid', signedWithA]])).get('/')
   t.equal(stale.status, 200)
   t.equal(stale.text, NOT_LOGGED_IN, 'a cookie signed only with the retired secret is refused, not an error')
 })
 
 t.test('the cookie: long random ids, HttpOnly, SameSite=Lax, Secure only when HTTPS, __Host- when HTTPS only', async t => {
-  const cluster = await startCluster(t, { replicas: 1 })
+  const stack = await startStack(t, { replicas: 1 })
   const ids = new Set<string>()
   for (let i = 0; i < 5; i++) {
-    const user = new Browser(cluster.url)
+    const user = new Browser(stack.url)
     const res = await user.login(`cookie-${i}`)
     const [setCookie] = res.headers.getSetCookie()
     t.match(setCookie, /^sid=[^;]+; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/, 'plain HTTP: no Secure flag')
@@ -194,9 +195,9 @@ t.test('the cookie: long random ids, HttpOnly, SameSite=Lax, Secure only when HT
   t.equal(ids.size, 5)
   t.ok([...ids].every(id => Buffer.from(id, 'base64url').length >= 16), 'ids carry at least 128 random bits')
 
-  const forged = await new Browser(cluster.url).post('/login', { username: 'x' }, { headers: { 'x-forwarded-proto': 'https' } })
+  const forged = await new Browser(stack.url).post('/login', { username: 'x' }, { headers: { 'x-forwarded-proto': 'https' } })
   t.notMatch(forged.headers.getSetCookie()[0], /Secure/, 'only nginx says whether the user came over HTTPS')
-  const direct = cluster.replicas[0]!
+  const direct = stack.replicas[0]!
   const https = await new Browser(direct.url).post('/login', { username: 'x' }, { headers: { 'x-forwarded-proto': 'https' } })
   t.match(https.headers.getSetCookie()[0], /; Secure/, 'HTTPS as the trusted balancer says: Secure')
 

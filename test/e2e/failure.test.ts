@@ -3,20 +3,21 @@
 import http from 'node:http'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { pollUntil } from '../harness/processes.ts'
-import { startCluster } from './helpers/cluster.ts'
-import { AccessLog, UserLoad } from './helpers/load.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { scaled } from '../../harness/timeouts.ts'
+import { startStack } from '../helpers/stack.ts'
+import { AccessLog, UserLoad } from '../helpers/load.ts'
 
 const addressOf = (replica: { port: number }) => `127.0.0.1:${replica.port}`
 
 t.test('a replica killed under load: no GET fails, no POST is replayed, no session or visit is lost', async t => {
   const log = new AccessLog()
-  const cluster = await startCluster(t, { onLine: log.collect })
-  const load = await UserLoad.login(cluster.url, { visitors: 12, posters: 4 })
+  const stack = await startStack(t, { onLine: log.collect })
+  const load = await UserLoad.login(stack.url, { visitors: 12, posters: 4 })
   load.start()
   await load.waitFor(300)
-  const victim = cluster.replica('replica-2')
+  const victim = stack.replica('replica-2')
   await victim.kill()
   const killedAt = load.count()
   await load.waitFor(600)
@@ -42,10 +43,10 @@ t.test('a replica killed under load: no GET fails, no POST is replayed, no sessi
 
 t.test('a POST refused by a dead replica is sent to another and succeeds', async t => {
   const log = new AccessLog()
-  const cluster = await startCluster(t, { onLine: log.collect })
-  const user = new Browser(cluster.url)
+  const stack = await startStack(t, { onLine: log.collect })
+  const user = new Browser(stack.url)
   await user.login('dave')
-  const victim = cluster.replica('replica-3')
+  const victim = stack.replica('replica-3')
   await victim.kill()
   // Round robin: of three POSTs in a row, one is sent to the dead replica first.
   const answers = []
@@ -60,13 +61,13 @@ t.test('a POST refused by a dead replica is sent to another and succeeds', async
 
 t.test('a rolling restart under load fails nothing, POSTs included', async t => {
   const log = new AccessLog()
-  const cluster = await startCluster(t, { onLine: log.collect })
-  const load = await UserLoad.login(cluster.url, { visitors: 8, posters: 4 })
-  const pidsBefore = cluster.replicas.map(r => r.pid)
+  const stack = await startStack(t, { onLine: log.collect })
+  const load = await UserLoad.login(stack.url, { visitors: 8, posters: 4 })
+  const pidsBefore = stack.replicas.map(r => r.pid)
   load.start()
   await load.waitFor(200)
   const started = performance.now()
-  await cluster.rollingRestart()
+  await stack.rollingRestart()
   const restartMs = performance.now() - started
   const during = load.count()
   await load.waitFor(300)
@@ -76,7 +77,7 @@ t.test('a rolling restart under load fails nothing, POSTs included', async t => 
   t.same(load.lostSessions, [], 'no session lost')
   t.same(load.countsWentBack, [], 'no count went back')
   t.equal(load.extraCounts, 0, 'every visit counted exactly once')
-  t.ok(cluster.replicas.every((r, i) => r.pid !== pidsBefore[i]), 'every replica is a new process')
+  t.ok(stack.replicas.every((r, i) => r.pid !== pidsBefore[i]), 'every replica is a new process')
   const servedAfter = new Set(load.outcomes.slice(during).map(o => o.servedBy))
   t.same([...servedAfter].sort(), ['replica-1', 'replica-2', 'replica-3'], 'all three serve after the restart')
   // Requests sent to a replica whose listener had closed were refused and retried by nginx: never sent, so safe.
@@ -87,11 +88,11 @@ t.test('a rolling restart under load fails nothing, POSTs included', async t => 
 
 t.test('SIGTERM: no new connections, readiness 503, work in hand finished, Redis let go, a clean exit', async t => {
   // A slow Redis (paused below) must not turn the request in hand into a 503 here.
-  const cluster = await startCluster(t, { replicas: 1, env: { SHUTDOWN_DRAIN: '5s', REDIS_COMMAND_TIMEOUT: '3s', LOG_LEVEL: 'info' } })
-  const replica = cluster.replicas[0]!
+  const stack = await startStack(t, { replicas: 1, env: { SHUTDOWN_DRAIN: '5s', REDIS_COMMAND_TIMEOUT: '3s', LOG_LEVEL: 'info' } })
+  const replica = stack.replicas[0]!
   const user = new Browser(replica.url)
   await user.login('erin')
-  const redis = new Redis(cluster.redisUrl)
+  const redis = new Redis(stack.redisUrl)
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
   t.teardown(() => { redis.disconnect(); agent.destroy() })
   // Readiness over one kept-alive connection, as a balancer polling it would.
@@ -110,10 +111,10 @@ t.test('SIGTERM: no new connections, readiness 503, work in hand finished, Redis
   await redis.call('CLIENT', 'PAUSE', '1500', 'WRITE')
   const visit = user.get('/')
   await pollUntil('the visit to wait inside Redis', async () =>
-    /name=replica-1 .*flags=b/.test(await redis.client('LIST') as string) ? true : undefined, 2000, 10)
+    /name=replica-1 .*flags=b/.test(await redis.client('LIST') as string) ? true : undefined, scaled(2000), 10)
   const started = performance.now()
-  const exited = replica.process.stop(10_000)
-  await replica.process.waitForLine(/shutting down/, 2000)
+  const exited = replica.process.stop(scaled(10_000))
+  await replica.process.waitForLine(/shutting down/, scaled(2000))
   await t.rejects(fetch(`${replica.url}/health/live`), 'new connections are refused at once')
   t.same(await ready(), { status: 503, body: 'shutting down\n' }, 'readiness says it is going away')
   const answer = await visit
@@ -126,17 +127,17 @@ t.test('SIGTERM: no new connections, readiness 503, work in hand finished, Redis
 })
 
 t.test('a stopping replica closes none of the connections nginx keeps alive: nginx lets go of them within the drain', async t => {
-  const cluster = await startCluster(t, { replicas: 2, env: { LOG_LEVEL: 'info' } })
-  const replica = cluster.replicas[0]!
+  const stack = await startStack(t, { replicas: 2, env: { LOG_LEVEL: 'info' } })
+  const replica = stack.replicas[0]!
   const lines: string[] = []
   replica.process.onLine((_source, line) => { lines.push(line) })
   // Concurrent visits leave nginx holding kept-alive connections to each replica, idle once they are done.
-  const user = new Browser(cluster.url)
+  const user = new Browser(stack.url)
   await user.login('quiet')
   await Promise.all(Array.from({ length: 64 }, async () => await user.get('/whoami')))
 
   const started = performance.now()
-  t.same(await replica.process.stop(15_000), { code: 0, signal: null }, 'a clean exit')
+  t.same(await replica.process.stop(scaled(15_000)), { code: 0, signal: null }, 'a clean exit')
   const ms = performance.now() - started
   const shuttingDown = JSON.parse(lines.find(line => line.includes('shutting down')) ?? '{}') as { connections?: number }
   t.ok((shuttingDown.connections ?? 0) > 0, `nginx held ${shuttingDown.connections} idle connections when SIGTERM came`)
@@ -147,19 +148,19 @@ t.test('a stopping replica closes none of the connections nginx keeps alive: ngi
 
 t.test('a hung replica (SIGSTOP): nginx gives up on it in time, GETs succeed elsewhere, it serves again once resumed', async t => {
   const log = new AccessLog()
-  const cluster = await startCluster(t, { onLine: log.collect })
-  const load = await UserLoad.login(cluster.url, { visitors: 8 })
+  const stack = await startStack(t, { onLine: log.collect })
+  const load = await UserLoad.login(stack.url, { visitors: 8 })
   load.start()
   await load.waitFor(100)
-  const victim = cluster.replica('replica-2')
+  const victim = stack.replica('replica-2')
   victim.pause()
   // Until nginx has timed out on the hung replica at least once and sent the request elsewhere.
   await pollUntil('a request retried away from the hung replica', async () =>
-    [...log.byId.values()].some(l => l.upstreams.length > 1 && l.upstreams[0] === addressOf(victim)) ? true : undefined, 15_000)
+    [...log.byId.values()].some(l => l.upstreams.length > 1 && l.upstreams[0] === addressOf(victim)) ? true : undefined, scaled(15_000))
   victim.resume()
   const resumedAt = load.count()
   await pollUntil('the resumed replica to serve again', async () =>
-    load.outcomes.slice(resumedAt).some(o => o.servedBy === 'replica-2') ? true : undefined, 15_000)
+    load.outcomes.slice(resumedAt).some(o => o.servedBy === 'replica-2') ? true : undefined, scaled(15_000))
   await load.stop()
 
   t.same(load.failures, [], 'every GET answered 200')
@@ -176,13 +177,13 @@ t.test('a hung replica (SIGSTOP): nginx gives up on it in time, GETs succeed els
 })
 
 t.test('Redis down: a clear 503 within a second, session-free pages still work, then recovery by itself', async t => {
-  const cluster = await startCluster(t)
-  const user = new Browser(cluster.url)
+  const stack = await startStack(t)
+  const user = new Browser(stack.url)
   await user.login('frank')
   t.equal(visitsOf((await user.get('/')).text), 1)
-  const pids = cluster.replicas.map(r => r.pid)
+  const pids = stack.replicas.map(r => r.pid)
 
-  await cluster.redis!.stop()
+  await stack.redis!.stop()
   let slowest = 0
   for (let i = 0; i < 6; i++) {
     const started = performance.now()
@@ -194,37 +195,37 @@ t.test('Redis down: a clear 503 within a second, session-free pages still work, 
     t.match(res.servedBy, /^replica-\d$/, 'the replica\'s own answer, not nginx\'s 502')
   }
   t.ok(slowest < 1000, `the slowest 503 took ${Math.round(slowest)} ms`)
-  const login = await new Browser(cluster.url).post('/login', { username: 'gina' })
+  const login = await new Browser(stack.url).post('/login', { username: 'gina' })
   t.equal(login.status, 503, 'a login fails as clearly')
   t.match(login.text, /session store is unavailable/)
-  t.equal((await new Browser(cluster.url).get('/')).text, 'You are not logged in\n', 'a page without a session still works')
-  t.equal((await fetch(`${cluster.replicas[0]!.url}/health/ready`)).status, 503, 'readiness is 503')
+  t.equal((await new Browser(stack.url).get('/')).text, 'You are not logged in\n', 'a page without a session still works')
+  t.equal((await fetch(`${stack.replicas[0]!.url}/health/ready`)).status, 503, 'readiness is 503')
 
-  await cluster.redis!.restart()
+  await stack.redis!.restart()
   const back = performance.now()
   const res = await pollUntil('visits to work again', async () => {
     const res = await user.get('/')
     return res.status === 200 ? res : undefined
-  }, 10_000, 20)
+  }, scaled(10_000), 20)
   t.equal(res.text, 'Logged in as frank. Visits: 2\n', 'the session Redis kept is valid and the count goes on')
-  t.same(cluster.replicas.map(r => r.pid), pids, 'no replica was restarted')
+  t.same(stack.replicas.map(r => r.pid), pids, 'no replica was restarted')
   t.comment(`Redis stopped: slowest 503 ${Math.round(slowest)} ms; service back ${Math.round(performance.now() - back)} ms after Redis`)
 })
 
 t.test('Redis crashes (SIGKILL) and restarts from its append-only file: every acknowledged login survives', async t => {
-  const cluster = await startCluster(t)
-  const users = Array.from({ length: 50 }, () => new Browser(cluster.url))
+  const stack = await startStack(t)
+  const users = Array.from({ length: 50 }, () => new Browser(stack.url))
   await Promise.all(users.map(async (user, i) => {
     await user.login(`aof-${i}`)
     t.equal(visitsOf((await user.get('/')).text), 1)
   }))
   // Straight after the last answer: Redis writes the append-only file before it replies, and the OS keeps what
   // a killed process wrote.
-  await cluster.redis!.kill()
-  await cluster.redis!.restart()
+  await stack.redis!.kill()
+  await stack.redis!.restart()
   const counts = await pollUntil('the replicas to reconnect', async () => {
     const answers = await Promise.all(users.map(async user => await user.get('/')))
     return answers.every(a => a.status === 200) ? answers.map(a => visitsOf(a.text)) : undefined
-  }, 10_000)
+  }, scaled(10_000))
   t.same(counts, users.map(() => 2), 'all 50 sessions kept, with their counts')
 })

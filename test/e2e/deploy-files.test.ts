@@ -9,14 +9,15 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { parse } from 'yaml'
-import { renderLocalMain, renderTemplate, TEMPLATE_PATH } from '../loadbalancer/render.ts'
-import { findBinary } from '../harness/binaries.ts'
-import { Browser, visitsOf } from '../harness/client.ts'
-import { testNginxConfig } from '../harness/nginx.ts'
-import { PROJECT_ROOT } from '../harness/paths.ts'
-import { freePort } from '../harness/ports.ts'
-import { exitWithChildrenOnSignals, ManagedProcess, pollUntil } from '../harness/processes.ts'
-import { RedisServer } from '../harness/redis-server.ts'
+import { findBinary } from '../../harness/binaries.ts'
+import { Browser, visitsOf } from '../../harness/client.ts'
+import { renderLocalMain, renderTemplate } from '../../harness/nginx-config.ts'
+import { testNginxConfig } from '../../harness/nginx.ts'
+import { PROJECT_ROOT, TEMPLATE_PATH } from '../../harness/paths.ts'
+import { exitWithChildrenOnSignals, ManagedProcess, pollUntil } from '../../harness/processes.ts'
+import { RedisServer } from '../../harness/redis-server.ts'
+import { reportedPort } from '../../harness/replicas.ts'
+import { scaled } from '../../harness/timeouts.ts'
 
 exitWithChildrenOnSignals()
 
@@ -91,17 +92,16 @@ t.test('the image\'s runtime stage, as a directory: production dependencies only
 
   const redis = await RedisServer.start({ dir: join(app, 'redis') })
   t.teardown(async () => await redis.stop())
-  const port = await freePort()
-  const env = { PATH: process.env.PATH, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), REDIS_URL: redis.url, SHUTDOWN_DRAIN: '1s' }
+  const env = { PATH: process.env.PATH, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', REDIS_URL: redis.url, SHUTDOWN_DRAIN: '1s' }
   const server = join(app, 'dist', 'services', 'server.js') // node_modules resolve from here, as in the image
   const withoutSecret = new ManagedProcess('no-secret', process.execPath, [server], env)
   t.equal((await withoutSecret.exited).code, 1, 'production without SESSION_SECRET refuses to start')
-  await pollUntil('the reason to be printed', async () => withoutSecret.tail.some(line => /SESSION_SECRET is required/.test(line)) || undefined, 2000)
+  await pollUntil('the reason to be printed', async () => withoutSecret.tail.some(line => /SESSION_SECRET is required/.test(line)) || undefined, scaled(2000))
 
-  const replica = new ManagedProcess('image', process.execPath, [server], { ...env, SESSION_SECRET: randomBytes(48).toString('base64url') })
+  const replica = new ManagedProcess('image', process.execPath, [server], { ...env, SESSION_SECRET: randomBytes(48).toString('base64url') }, undefined, { ipc: true })
   t.teardown(async () => { await replica.stop() })
-  const url = `http://127.0.0.1:${port}`
-  await pollUntil('the replica to be ready', async () => (await fetch(`${url}/health/ready`).catch(() => null))?.ok ? true : undefined, 15_000)
+  const url = `http://127.0.0.1:${await reportedPort(replica)}`
+  await pollUntil('the replica to be ready', async () => (await fetch(`${url}/health/ready`).catch(() => null))?.ok ? true : undefined, scaled(15_000))
   const user = new Browser(url)
   await user.login('docker')
   t.equal(visitsOf((await user.get('/')).text), 1, 'a login and a visit')
