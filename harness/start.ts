@@ -5,6 +5,7 @@ import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { installMissing, MissingBinaryError } from './binaries.ts'
 import { LocalStack } from './local-stack.ts'
 import { colourFor, formatLine } from './log-format.ts'
+import type { Replica } from './replicas.ts'
 import { SETTING_VARIABLES } from '../services/config.ts'
 import { LAUNCHER_PID_FILE, ROLLING_RESTART_LOG, RUN_DIR } from './paths.ts'
 
@@ -57,14 +58,18 @@ try {
   process.exit(1)
 }
 
-const rows = [
-  ['NAME', 'PORT', 'PID', 'URL'],
-  ...(stack.redis ? [['redis', String(stack.redis.port), String(stack.redis.process.pid), stack.redis.url]] : [['redis', '-', '-', stack.redisUrl]]),
-  ...stack.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
-  ['nginx', String(stack.nginx.port), String(stack.nginx.process.pid), stack.url]
-]
-const widths = rows[0]!.map((_, i) => Math.max(...rows.map(r => r[i]!.length)))
-console.log(`\n${rows.map(r => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}\n`)
+/** What runs where: printed at start, and again after a rolling restart (the replicas' PIDs change). */
+function printTable (): void {
+  const rows = [
+    ['NAME', 'PORT', 'PID', 'URL'],
+    ...(stack.redis ? [['redis', String(stack.redis.port), String(stack.redis.process.pid), stack.redis.url]] : [['redis', '-', '-', stack.redisUrl]]),
+    ...stack.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
+    ['nginx', String(stack.nginx.port), String(stack.nginx.process.pid), stack.url]
+  ]
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map(r => r[i]!.length)))
+  console.log(`\n${rows.map(r => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}\n`)
+}
+printTable()
 console.log(`Open ${stack.url}/ — or watch requests hop between replicas:`)
 console.log(`  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} %header{x-served-by}\\n' ${stack.url}/; done`)
 console.log(`Ctrl-C stops everything; \`npm run restart:rolling\` (SIGHUP to pid ${process.pid}) restarts the replicas one by one.\n`)
@@ -97,14 +102,20 @@ process.on('SIGHUP', () => {
   const started = Date.now()
   restartStep(`started: ${stack.replicas.length} replicas, one by one`)
   stack.rollingRestart(restartStep)
-    .then(() => restartStep(`done: ${stack.replicas.length} replicas restarted in ${((Date.now() - started) / 1000).toFixed(1)} s`),
-      (err: Error) => restartStep(`failed: ${err.message}`))
+    .then(() => {
+      restartStep(`done: ${stack.replicas.length} replicas restarted in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+      printTable()
+      for (const replica of stack.replicas) reportExit(replica)
+    },
+    (err: Error) => restartStep(`failed: ${err.message}`))
     .finally(() => { restarting = false })
 })
 
 // A replica that dies on its own is reported, not hidden.
-for (const replica of stack.replicas) {
-  replica.process.exited.then(exit => {
-    if (!stopping && !restarting) print('launcher', `${replica.name} exited (${exit.code ?? exit.signal})`)
+function reportExit (replica: Replica): void {
+  const current = replica.process
+  current.exited.then(exit => {
+    if (!stopping && replica.process === current && !restarting) print('launcher', `${replica.name} exited (${exit.code ?? exit.signal})`)
   }, () => {})
 }
+for (const replica of stack.replicas) reportExit(replica)
