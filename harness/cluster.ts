@@ -17,6 +17,10 @@ export interface ClusterOptions {
   basePort?: number
   /** nginx's port; a free one when unset. */
   lbPort?: number
+  /** Replica i serves its metrics on metricsBasePort + i; free ports when unset; none with env METRICS_PORT=0. */
+  metricsBasePort?: number
+  /** nginx's stub_status listener (127.0.0.1 only); a free port when unset. */
+  nginxStatusPort?: number
   /** Port for the Redis this starts; a free one when unset. */
   redisPort?: number
   /** Use this Redis instead of starting one. */
@@ -68,17 +72,21 @@ export class Cluster {
       const count = options.replicas ?? 3
       const ports = await Promise.all(Array.from({ length: count }, async (_, i) =>
         options.basePort ? options.basePort + i : await freePort()))
+      const metricsPorts = await Promise.all(ports.map(async (_, i) => options.env?.METRICS_PORT === '0'
+        ? 0
+        : options.metricsBasePort ? options.metricsBasePort + i : await freePort()))
       await Promise.all(ports.map(async (port, i) => {
         cluster.replicas[i] = await Replica.start({
           name: `replica-${i + 1}`,
           port,
-          env: cluster.replicaEnv(),
+          env: { ...cluster.replicaEnv(), METRICS_PORT: String(metricsPorts[i]) },
           onLine: options.onLine,
           nodeArgs: options.nodeArgs
         })
       }))
       cluster.nginx = await Nginx.start({
         port: options.lbPort,
+        statusPort: options.nginxStatusPort,
         dir: join(dir, 'nginx'),
         upstreams: cluster.replicas.map(r => ({ host: '127.0.0.1', port: r.port })),
         accessLog: options.accessLog,

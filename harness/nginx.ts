@@ -11,6 +11,8 @@ import { type LineListener, ManagedProcess, pollUntil } from './processes.ts'
 
 export interface NginxOptions {
   port?: number
+  /** stub_status (nginx's own counters) on 127.0.0.1, never on the public port; a free port when unset. */
+  statusPort?: number
   dir: string
   upstreams: Upstream[]
   /** Access log: 'file' (the default: dir/access.log, whose lines also reach onLine), or 'off'. */
@@ -52,6 +54,7 @@ function tailLines (path: string, onLine: (line: string) => void): () => void {
 
 export class Nginx {
   readonly port: number
+  readonly statusPort: number
   readonly dir: string
   readonly mainConfig: string
   readonly #includeFile: string
@@ -59,8 +62,9 @@ export class Nginx {
   process!: ManagedProcess
   #stopTail = () => {}
 
-  private constructor (port: number, options: NginxOptions) {
+  private constructor (port: number, statusPort: number, options: NginxOptions) {
     this.port = port
+    this.statusPort = statusPort
     this.dir = options.dir
     this.mainConfig = join(options.dir, 'nginx.conf')
     this.#includeFile = join(options.dir, 'loadbalancer.conf')
@@ -68,7 +72,7 @@ export class Nginx {
   }
 
   static async start (options: NginxOptions): Promise<Nginx> {
-    const nginx = new Nginx(options.port ?? await freePort(), options)
+    const nginx = new Nginx(options.port ?? await freePort(), options.statusPort ?? await freePort(), options)
     for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) {
       // Workers run unprivileged when nginx starts as root: they must be able to write here.
       mkdirSync(join(options.dir, 'tmp', sub), { recursive: true, mode: 0o777 })
@@ -91,6 +95,11 @@ export class Nginx {
     return `http://127.0.0.1:${this.port}`
   }
 
+  /** nginx's stub_status page (active connections, accepts, handled, requests). */
+  get statusUrl (): string {
+    return `http://127.0.0.1:${this.statusPort}/nginx_status`
+  }
+
   /** A file, not /dev/stdout: Node gives children sockets for stdio, which nginx cannot open as a path. */
   get accessLogPath (): string {
     return join(this.dir, 'access.log')
@@ -99,6 +108,7 @@ export class Nginx {
   async #writeConfig (upstreams: Upstream[]): Promise<void> {
     writeFileSync(this.#includeFile, renderLoadBalancer({
       listen: `127.0.0.1:${this.port}`,
+      statusListen: `127.0.0.1:${this.statusPort}`,
       upstreams,
       accessLog: this.#options.accessLog === 'off' ? 'off' : `${this.accessLogPath} upstreams`
     }))

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { MissingBinaryError, findBinary } from './binaries.ts'
 import { Cluster } from './cluster.ts'
 import { colourFor, formatLine } from './log-format.ts'
+import { writeScrapeConfig } from './prometheus.ts'
 import { RUN_DIR } from './paths.ts'
 
 const env = process.env
@@ -20,7 +21,7 @@ const PASSED_TO_REPLICAS = ['SESSION_SECRET', 'SESSION_SECRET_FILE', 'SESSION_ID
   'SESSION_KEY_PREFIX', 'SESSION_COOKIE_NAME', 'SESSION_WAIT_REPLICAS', 'SESSION_WAIT_TIMEOUT', 'HTTPS_ONLY', 'LOG_LEVEL',
   'LOGIN_RATE_LIMIT', 'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT', 'REDIS_PASSWORD_FILE', 'REDIS_SENTINELS',
   'REDIS_SENTINEL_NAME', 'REDIS_CLUSTER_NODES', 'REDIS_TLS_CA_FILE', 'SHUTDOWN_GRACE', 'SHUTDOWN_DRAIN', 'NODE_ENV',
-  'BENCH_BLOB_ROUTES']
+  'BENCH_BLOB_ROUTES', 'METRICS_PORT']
 
 const colour = process.stdout.isTTY || env.FORCE_COLOR ? (source: string, i: number) => colourFor(source, i) : () => undefined
 const sources = new Map<string, number>()
@@ -49,6 +50,8 @@ try {
     basePort: number('BASE_PORT', 3001),
     lbPort: number('LB_PORT', 8080),
     redisPort: number('REDIS_PORT', 6380),
+    metricsBasePort: number('METRICS_BASE_PORT', 9464),
+    nginxStatusPort: number('NGINX_STATUS_PORT', 8081),
     redisUrl: env.REDIS_URL,
     // Redis keeps its data here across runs (append-only file).
     dir: RUN_DIR,
@@ -68,6 +71,7 @@ const rows = [
 ]
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map(r => r[i]!.length)))
 console.log(`\n${rows.map(r => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}\n`)
+console.log(`${writeScrapeConfig(RUN_DIR, cluster.replicas, cluster.nginx.statusUrl).join('\n')}\n`)
 console.log(`Open ${cluster.url}/ — or watch requests hop between replicas:`)
 console.log(`  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} %header{x-served-by}\\n' ${cluster.url}/; done`)
 console.log(`Ctrl-C stops everything; \`npm run restart:rolling\` (SIGHUP to pid ${process.pid}) restarts the replicas one by one.\n`)

@@ -44,5 +44,6 @@ export async function serve (config: Config, extend?: (app: FastifyInstance) => 
   })
 
   await app.listen({ host: config.host, port: config.port })
+  await app.listenMetrics()
   return app
 }
