@@ -1,0 +1,68 @@
+// A real Prometheus (Debian's `prometheus`) scraping the three replicas of a local stack every second: what
+// an operator would read in it after known traffic and a Redis outage, asked in PromQL through its HTTP API.
+import t from 'tap'
+import { Browser } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
+import { Prometheus, type Sample } from '../../harness/prometheus.ts'
+import { startCluster } from '../helpers/cluster.ts'
+
+const VISITS = 300
+const OUTAGE_VISITS = 12
+
+t.test('Prometheus scrapes every replica: requests per replica, the hot route\'s latency, a Redis outage', async t => {
+  const cluster = await startCluster(t)
+  const prometheus = await Prometheus.start({ targets: cluster.replicas, scrapeInterval: '1s' })
+  t.teardown(async () => { await prometheus.stop() })
+
+  /** Polls a query until `accept` takes its samples (scrapes come every second). */
+  const until = async <T>(what: string, promql: string, accept: (samples: Sample[]) => T | undefined): Promise<T> =>
+    await pollUntil(what, async () => accept(await prometheus.query(promql)), 20_000, 250)
+  const scalar = (samples: Sample[]) => samples.length === 1 ? samples[0]!.value : undefined
+
+  const up = await until('every replica scraped', 'up', s => s.length === 3 && s.every(x => x.value === 1) ? s : undefined)
+  t.equal(up.length, 3, 'three targets, each up == 1: Prometheus parsed every replica\'s exposition')
+
+  t.equal((await fetch(`${cluster.url}/metrics`)).status, 404, '/metrics through nginx\'s public port: 404')
+  t.equal((await fetch(`${cluster.url}/nginx_status`)).status, 404, 'and so is nginx\'s stub_status')
+  const status = await fetch(cluster.nginx.statusUrl)
+  t.equal(status.status, 200, 'which its own loopback listener serves')
+  t.match(await status.text(), /^Active connections: \d+/)
+
+  const user = new Browser(cluster.url)
+  await user.login('prometheus-watcher')
+  for (let i = 0; i < VISITS; i++) {
+    const res = await user.get('/')
+    if (res.status !== 200) throw new Error(`visit ${i}: ${res.status}`)
+  }
+
+  const perReplica = await until(`${VISITS} visits in Prometheus`, 'sum by (replica) (http_requests_total{route="/",method="GET",status_code="200"})',
+    s => s.reduce((sum, x) => sum + x.value, 0) === VISITS ? s : undefined)
+  t.same(perReplica.map(s => s.metric.replica).sort(), cluster.replicas.map(r => r.name), 'every replica served some, by its name')
+  t.ok(perReplica.every(s => s.value > 0), `per replica: ${perReplica.map(s => `${s.metric.replica} ${s.value}`).join(', ')}; sum ${VISITS}`)
+  t.equal(scalar(await prometheus.query('sum(logins_total)')), 1, 'one login')
+
+  t.equal(scalar(await prometheus.query('sum(http_request_duration_seconds_bucket{route="/",le="+Inf"})')), VISITS, 'the hot route\'s histogram holds every visit')
+  const fast = scalar(await prometheus.query('sum(http_request_duration_seconds_bucket{route="/",le="0.1"})'))!
+  t.ok(fast > 0, `${fast} of them under 100 ms`)
+  const p99 = scalar(await prometheus.query('histogram_quantile(0.99, sum by (le) (http_request_duration_seconds_bucket{route="/"}))'))!
+  t.ok(p99 > 0 && p99 <= 3, `p99 from the histogram: ${(p99 * 1000).toFixed(1)} ms`)
+  t.ok(scalar(await prometheus.query('sum(session_store_operations_total{operation="load",outcome="ok"})'))! >= VISITS, 'each visit loaded its session')
+
+  // Redis stops: every visit is a 503 from the replica, counted as a failed load, and every replica says it has no connection.
+  await cluster.redis!.stop()
+  const statuses: number[] = []
+  for (let i = 0; i < OUTAGE_VISITS; i++) statuses.push((await user.get('/')).status)
+  t.same(statuses, Array(OUTAGE_VISITS).fill(503), `${OUTAGE_VISITS} visits during the outage: 503 each`)
+  await until('the failed loads', 'sum(session_store_operations_total{operation="load",outcome="error"})', s => scalar(s) === OUTAGE_VISITS || undefined)
+  t.pass(`${OUTAGE_VISITS} failed loads: one per 503`)
+  await until('every replica\'s Redis gauge at 0', 'redis_connection_ready', s => s.length === 3 && s.every(x => x.value === 0) || undefined)
+  t.pass('redis_connection_ready is 0 on all three replicas')
+  t.equal(scalar(await prometheus.query('sum(http_requests_total{route="/",status_code="503"})')), OUTAGE_VISITS, 'the 503s by route')
+
+  await cluster.redis!.restart()
+  await until('every replica\'s Redis gauge back at 1', 'redis_connection_ready', s => s.length === 3 && s.every(x => x.value === 1) || undefined)
+  t.pass('redis_connection_ready back to 1 on all three')
+  await until('a reconnect per replica', 'redis_reconnects_total', s => s.length === 3 && s.every(x => x.value >= 1) || undefined)
+  t.pass('each replica counted its reconnect')
+  t.equal((await user.get('/')).status, 200, 'and the user is served again')
+})
