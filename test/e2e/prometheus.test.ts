@@ -18,8 +18,10 @@ t.test('Prometheus scrapes every replica: requests per replica, the hot route\'s
   const until = async <T>(what: string, promql: string, accept: (samples: Sample[]) => T | undefined): Promise<T> =>
     await pollUntil(what, async () => accept(await prometheus.query(promql)), 20_000, 250)
   const scalar = (samples: Sample[]) => samples.length === 1 ? samples[0]!.value : undefined
+  /** One sample per replica, each accepted by `ok`. */
+  const eachReplica = (ok: (value: number) => boolean) => (s: Sample[]) => s.length === 3 && s.every(x => ok(x.value)) ? s : undefined
 
-  const up = await until('every replica scraped', 'up', s => s.length === 3 && s.every(x => x.value === 1) ? s : undefined)
+  const up = await until('every replica scraped', 'up', eachReplica(v => v === 1))
   t.equal(up.length, 3, 'three targets, each up == 1: Prometheus parsed every replica\'s exposition')
 
   t.equal((await fetch(`${cluster.url}/metrics`)).status, 404, '/metrics through nginx\'s public port: 404')
@@ -55,14 +57,14 @@ t.test('Prometheus scrapes every replica: requests per replica, the hot route\'s
   t.same(statuses, Array(OUTAGE_VISITS).fill(503), `${OUTAGE_VISITS} visits during the outage: 503 each`)
   await until('the failed loads', 'sum(session_store_operations_total{operation="load",outcome="error"})', s => scalar(s) === OUTAGE_VISITS || undefined)
   t.pass(`${OUTAGE_VISITS} failed loads: one per 503`)
-  await until('every replica\'s Redis gauge at 0', 'redis_connection_ready', s => s.length === 3 && s.every(x => x.value === 0) || undefined)
+  await until('every replica\'s Redis gauge at 0', 'redis_connection_ready', eachReplica(v => v === 0))
   t.pass('redis_connection_ready is 0 on all three replicas')
   t.equal(scalar(await prometheus.query('sum(http_requests_total{route="/",status_code="503"})')), OUTAGE_VISITS, 'the 503s by route')
 
   await cluster.redis!.restart()
-  await until('every replica\'s Redis gauge back at 1', 'redis_connection_ready', s => s.length === 3 && s.every(x => x.value === 1) || undefined)
+  await until('every replica\'s Redis gauge back at 1', 'redis_connection_ready', eachReplica(v => v === 1))
   t.pass('redis_connection_ready back to 1 on all three')
-  await until('a reconnect per replica', 'redis_reconnects_total', s => s.length === 3 && s.every(x => x.value >= 1) || undefined)
+  await until('a reconnect per replica', 'redis_reconnects_total', eachReplica(v => v >= 1))
   t.pass('each replica counted its reconnect')
   t.equal((await user.get('/')).status, 200, 'and the user is served again')
 })
