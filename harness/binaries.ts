@@ -11,7 +11,8 @@ const PACKAGES: Record<string, string> = {
   'redis-server': 'redis-server',
   'redis-cli': 'redis-tools',
   nginx: 'nginx-light',
-  'docker-compose': 'docker-compose'
+  'docker-compose': 'docker-compose',
+  promtool: 'prometheus'
 }
 
 export class MissingBinaryError extends Error {

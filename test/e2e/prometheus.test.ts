@@ -1,9 +1,18 @@
 // A real Prometheus (Debian's `prometheus`) scraping the three replicas of a local stack every second: what
 // an operator would read in it after known traffic and a Redis outage, asked in PromQL through its HTTP API.
+// And the compose monitoring profile's Prometheus config, checked by promtool and docker-compose.
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import t from 'tap'
+import { parse } from 'yaml'
+import { findBinary } from '../../harness/binaries.ts'
 import { Browser } from '../../harness/client.ts'
+import { PROJECT_ROOT } from '../../harness/paths.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { Prometheus, type Sample } from '../../harness/prometheus.ts'
+import { SETTINGS } from '../../services/config.ts'
 import { startCluster } from '../helpers/cluster.ts'
 
 const VISITS = 300
@@ -67,4 +76,24 @@ t.test('Prometheus scrapes every replica: requests per replica, the hot route\'s
   await until('a reconnect per replica', 'redis_reconnects_total', eachReplica(v => v >= 1))
   t.pass('each replica counted its reconnect')
   t.equal((await user.get('/')).status, 200, 'and the user is served again')
+})
+
+t.test('compose\'s monitoring profile: Prometheus finds every replica through Docker\'s DNS; no metrics port is published', async t => {
+  const configFile = join(PROJECT_ROOT, 'monitoring', 'prometheus.yml')
+  const run = promisify(execFile)
+  const check = await run(findBinary('promtool'), ['check', 'config', configFile])
+  t.match(check.stdout, /SUCCESS/, 'promtool accepts monitoring/prometheus.yml')
+  const metricsPort = Number(SETTINGS.find(s => s.name === 'METRICS_PORT')!.default)
+  const replicasJob = (parse(readFileSync(configFile, 'utf8')) as { scrape_configs: Array<{ job_name: string, dns_sd_configs?: unknown[] }> })
+    .scrape_configs.find(j => j.job_name === 'replicas')
+  t.same(replicasJob?.dns_sd_configs?.[0], { names: ['app'], type: 'A', port: metricsPort, refresh_interval: '5s' },
+    'the replicas job: one A record per `app` container, on the default METRICS_PORT')
+
+  const { stdout } = await run(findBinary('docker-compose'), ['-f', join(PROJECT_ROOT, 'docker-compose.yml'), '--profile', 'monitoring', 'config'], { cwd: PROJECT_ROOT })
+  const { services } = parse(stdout) as { services: Record<string, { ports?: unknown, volumes?: unknown, command?: string[] }> }
+  t.match(JSON.stringify(services.prometheus?.volumes), /monitoring\/prometheus\.yml/, 'its Prometheus mounts that file')
+  t.match(JSON.stringify(services.prometheus?.ports), /127\.0\.0\.1.*9090/, 'and is published on loopback only')
+  t.notOk(services.app?.ports, 'the replicas publish nothing (their METRICS_PORT included)')
+  t.notMatch(JSON.stringify(services.nginx?.ports), /8081/, 'nginx publishes its public port, not stub_status')
+  t.match(services['nginx-exporter']?.command?.join(' '), /nginx:8081\/nginx_status/, 'which the exporter reads inside the network')
 })
