@@ -136,8 +136,9 @@ t.test('a dropped Redis connection: the load counted as a store error, a reconne
   t.equal(down.statusCode, 503, 'the user gets the clear 503')
   t.ok(await valueOf(app, 'session_store_operations_total', { operation: 'load', outcome: 'error' }) >= 1, 'counted as a store error')
 
-  await pollUntil('the connection to be ready again', async () => await valueOf(app, 'redis_connection_ready') === 1 || undefined, 5000, 20)
-  t.equal(await valueOf(app, 'redis_reconnects_total'), 1, 'one reconnect')
+  await pollUntil('the reconnect', async () => await valueOf(app, 'redis_reconnects_total') === 1 || undefined, 5000, 20)
+  t.pass('one reconnect counted')
+  t.equal(await valueOf(app, 'redis_connection_ready'), 1, 'the gauge at 1')
   t.equal((await app.inject({ url: '/', headers: { cookie } })).statusCode, 200)
 })
 
