@@ -1,8 +1,12 @@
 // What the metrics cost on the hot path: two local stacks, one with metrics off (METRICS_PORT=0) and one with
 // them on and scraped every second, measured in alternating rounds (off on, on off, …) so that machine drift
-// hits both alike. Reports requests/s, p99 and the replicas' CPU per request for each, and the difference.
+// hits both alike. Reports requests/s, p99 and the replicas' CPU per request for each, and the difference; then
+// profiles a third stack's replicas to say what share of their CPU the metrics take.
 //   npm run build && node dist/bench/metrics-cost.js [--duration 8] [--rounds 4] [--connections 32]
 import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon, { type Options, type Result } from 'autocannon'
 import { Cluster } from '../harness/cluster.ts'
@@ -78,6 +82,50 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
+const percent = (ratio: number) => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)} %`
+/** The median over rounds of on ÷ off within the round: drift between rounds cancels out. */
+const paired = (pick: (run: Variant['runs'][number]) => number) => {
+  const [off, on] = [variants.find(v => v.name === 'off')!, variants.find(v => v.name === 'on')!]
+  return median(on.runs.map((run, i) => pick(run) / pick(off.runs[i]!)))
+}
+
+/**
+ * Where a replica's CPU goes, with metrics on and scraped every second: the share of its busy profile samples
+ * (self time) in prom-client and this project's metrics code. A share is not skewed by a busy machine the way
+ * requests/s are: everything in the replica slows alike.
+ */
+async function metricsShare (): Promise<{ share: number, rps: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'metrics-cost-'))
+  try {
+    const cluster = await Cluster.start({
+      env: { LOG_LEVEL: 'warn', LOGIN_RATE_LIMIT: '0' },
+      accessLog: 'off',
+      nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`]
+    })
+    let run
+    try {
+      run = await measure({ name: 'on', cluster, options: await hot.prepare({ url: cluster.url }, connections), runs: [] }, durationSeconds * 2)
+    } finally {
+      await cluster.stop() // the replicas write their profiles as they exit
+    }
+    let busy = 0
+    let metrics = 0
+    for (const file of readdirSync(dir)) {
+      const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: Array<{ id: number, callFrame: { url: string, functionName: string } }>, samples: number[] }
+      const frames = new Map(profile.nodes.map(n => [n.id, n.callFrame]))
+      for (const id of profile.samples) {
+        const frame = frames.get(id)!
+        if (frame.functionName === '(idle)' || frame.functionName === '(program)') continue
+        busy++
+        if (/\/prom-client\/|\/services\/(plugins\/)?metrics\.js/.test(frame.url)) metrics++
+      }
+    }
+    return { share: metrics / busy, rps: run.rps }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 const hot = SCENARIOS.find(s => s.name === 'hot')!
 const variants: Variant[] = []
 try {
@@ -106,6 +154,8 @@ try {
 } finally {
   await Promise.all(variants.map(async v => await v.cluster.stop()))
 }
+progress('profiling the replicas of a third stack, metrics on and scraped every second')
+const profiled = await metricsShare()
 
 const summary = Object.fromEntries(variants.map(v => [v.name, {
   rps: median(v.runs.map(r => r.rps)),
@@ -121,4 +171,6 @@ console.log(`hot path (authenticated GET /, ${connections} connections, ${rounds
 | off | ${Math.round(off.rps)} | ${off.spread} | ${off.p99} | ${off.cpu.toFixed(1)} |
 | on (scraped every 1 s) | ${Math.round(on.rps)} | ${on.spread} | ${on.p99} | ${on.cpu.toFixed(1)} |
 
-req/s with metrics: ${((on.rps / off.rps - 1) * 100).toFixed(1)} % (target ≥ -5 %); p99 ${on.p99 - off.p99 >= 0 ? '+' : ''}${on.p99 - off.p99} ms; replicas' CPU per request ${((on.cpu / off.cpu - 1) * 100).toFixed(1)} %`)
+req/s with metrics: ${percent(on.rps / off.rps)} (target ≥ -5 %); p99 ${on.p99 - off.p99 >= 0 ? '+' : ''}${on.p99 - off.p99} ms; replicas' CPU per request ${percent(on.cpu / off.cpu)}
+paired (each round's on ÷ its off, median, steadier when the machine is busy): req/s ${percent(paired(r => r.rps))}, replicas' CPU per request ${percent(paired(r => r.cpuUsPerRequest))}
+replicas' CPU profile (${Math.round(profiled.rps)} req/s): ${(profiled.share * 100).toFixed(2)} % of their busy samples in prom-client and the metrics code, scrapes included`)
