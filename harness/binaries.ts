@@ -12,7 +12,8 @@ const PACKAGES: Record<string, string> = {
   'redis-cli': 'redis-tools',
   nginx: 'nginx-light',
   'docker-compose': 'docker-compose',
-  openssl: 'openssl'
+  openssl: 'openssl',
+  promtool: 'prometheus'
 }
 
 /** Homebrew's name, where it differs. */

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Nginx } from './nginx.ts'
+import { freePort } from './ports.ts'
 import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer } from './redis-server.ts'
 import { Replica } from './replicas.ts'
@@ -17,6 +18,10 @@ export interface LocalStackOptions {
   basePort?: number
   /** nginx's port; a free one when unset. */
   lbPort?: number
+  /** Replica i serves its metrics on metricsBasePort + i; free ports when unset; none with env METRICS_PORT=0. */
+  metricsBasePort?: number
+  /** nginx's stub_status listener (127.0.0.1 only); a free port when unset. */
+  nginxStatusPort?: number
   /** Port for the Redis this starts; a free one when unset. */
   redisPort?: number
   /** Use this Redis instead of starting one. */
@@ -68,12 +73,16 @@ export class LocalStack {
       partial.stack = stack
       stack.redis = redis
       const count = options.replicas ?? 3
+      // Metrics need a port of their own (0 turns them off): a free one, unless the caller chose.
+      const metricsPorts = await Promise.all(Array.from({ length: count }, async (_, i) => options.env?.METRICS_PORT === '0'
+        ? 0
+        : options.metricsBasePort ? options.metricsBasePort + i : await freePort()))
       // All settled, so that when one fails the others are in `replicas` to be stopped, not left running.
       const started = await Promise.allSettled(Array.from({ length: count }, async (_, i) => await Replica.start({
         name: `replica-${i + 1}`,
         // Unset: each binds port 0 and reports the one it got.
         port: options.basePort ? options.basePort + i : undefined,
-        env: stack.replicaEnv(),
+        env: { ...stack.replicaEnv(), METRICS_PORT: String(metricsPorts[i]) },
         onLine: options.onLine,
         nodeArgs: options.nodeArgs,
         entry: options.replicaEntry
@@ -83,6 +92,7 @@ export class LocalStack {
       if (failed) throw failed.reason
       stack.nginx = await Nginx.start({
         port: options.lbPort,
+        statusPort: options.nginxStatusPort,
         dir: join(dir, 'nginx'),
         upstreams: stack.replicas.map(r => ({ host: '127.0.0.1', port: r.port })),
         accessLog: options.accessLog,

@@ -10,6 +10,8 @@ export interface Upstream {
 
 export interface LoadBalancerVars {
   listen: string
+  /** stub_status's own listener: loopback or an internal port, never the public one. */
+  statusListen: string
   upstreams: Upstream[]
   /** An `access_log` argument: a path and format, or `off`. */
   accessLog: string
@@ -29,6 +31,7 @@ export function renderTemplate (template: string, vars: Record<string, string>):
 export function renderLoadBalancer (vars: LoadBalancerVars, template = readFileSync(TEMPLATE_PATH, 'utf8')): string {
   const rendered = renderTemplate(template, {
     NGINX_LISTEN: vars.listen,
+    NGINX_STATUS_LISTEN: vars.statusListen,
     NGINX_UPSTREAM_SERVERS: upstreamLines(vars.upstreams),
     NGINX_ACCESS_LOG: vars.accessLog,
     NGINX_RESOLVER: vars.resolver ?? ''

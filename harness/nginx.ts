@@ -6,12 +6,14 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { renderLoadBalancer, renderLocalMain, type Upstream } from './nginx-config.ts'
 import { findBinary } from './binaries.ts'
-import { startOnFreePort } from './ports.ts'
+import { freePort, startOnFreePort } from './ports.ts'
 import { type LineListener, ManagedProcess } from './processes.ts'
 import { scaled } from './timeouts.ts'
 
 export interface NginxOptions {
   port?: number
+  /** stub_status (nginx's own counters) on 127.0.0.1, never on the public port; a free port when unset. */
+  statusPort?: number
   dir: string
   upstreams: Upstream[]
   /** Access log: 'file' (the default: dir/access.log, whose lines also reach onLine), or 'off'. */
@@ -53,6 +55,7 @@ function tailLines (path: string, onLine: (line: string) => void): () => void {
 
 export class Nginx {
   readonly port: number
+  readonly statusPort: number
   readonly dir: string
   readonly mainConfig: string
   readonly #includeFile: string
@@ -60,8 +63,9 @@ export class Nginx {
   process!: ManagedProcess
   #stopTail = () => {}
 
-  private constructor (port: number, options: NginxOptions) {
+  private constructor (port: number, statusPort: number, options: NginxOptions) {
     this.port = port
+    this.statusPort = statusPort
     this.dir = options.dir
     this.mainConfig = join(options.dir, 'nginx.conf')
     this.#includeFile = join(options.dir, 'loadbalancer.conf')
@@ -74,8 +78,9 @@ export class Nginx {
       // Workers run unprivileged when nginx starts as root: they must be able to write here.
       mkdirSync(join(options.dir, 'tmp', sub), { recursive: true, mode: 0o777 })
     }
+    const statusPort = options.statusPort ?? await freePort()
     return await startOnFreePort(options.port, async port => {
-      const nginx = new Nginx(port, options)
+      const nginx = new Nginx(port, statusPort, options)
       await nginx.#spawn()
       return nginx
     })
@@ -97,6 +102,11 @@ export class Nginx {
     return `http://127.0.0.1:${this.port}`
   }
 
+  /** nginx's stub_status page (active connections, accepts, handled, requests). */
+  get statusUrl (): string {
+    return `http://127.0.0.1:${this.statusPort}/nginx_status`
+  }
+
   /** A file, not /dev/stdout: Node gives children sockets for stdio, which nginx cannot open as a path. */
   get accessLogPath (): string {
     return join(this.dir, 'access.log')
@@ -105,6 +115,7 @@ export class Nginx {
   async #writeConfig (upstreams: Upstream[]): Promise<void> {
     writeFileSync(this.#includeFile, renderLoadBalancer({
       listen: `127.0.0.1:${this.port}`,
+      statusListen: `127.0.0.1:${this.statusPort}`,
       upstreams,
       accessLog: this.#options.accessLog === 'off' ? 'off' : `${this.accessLogPath} upstreams`
     }))

@@ -44,6 +44,12 @@ export class Replica {
     return `http://127.0.0.1:${this.port}`
   }
 
+  /** Where its Prometheus metrics are served (its METRICS_PORT), or null when they are off. */
+  get metricsUrl (): string | null {
+    const port = Number(this.#options.env.METRICS_PORT ?? 0)
+    return port > 0 ? `http://127.0.0.1:${port}/metrics` : null
+  }
+
   get pid (): number {
     return this.process.pid
   }

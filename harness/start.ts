@@ -7,6 +7,7 @@ import { LocalStack } from './local-stack.ts'
 import { colourFor, formatLine } from './log-format.ts'
 import type { Replica } from './replicas.ts'
 import { SETTING_VARIABLES } from '../services/config.ts'
+import { writeScrapeConfig } from './prometheus.ts'
 import { LAUNCHER_PID_FILE, ROLLING_RESTART_LOG, RUN_DIR } from './paths.ts'
 
 const env = process.env
@@ -47,6 +48,8 @@ try {
     basePort: number('BASE_PORT', 3001),
     lbPort: number('LB_PORT', 8080),
     redisPort: number('REDIS_PORT', 6380),
+    metricsBasePort: number('METRICS_BASE_PORT', 9464),
+    nginxStatusPort: number('NGINX_STATUS_PORT', 8081),
     redisUrl: env.REDIS_URL,
     // Redis keeps its data here across runs (append-only file).
     dir: RUN_DIR,
@@ -70,6 +73,7 @@ function printTable (): void {
   console.log(`\n${rows.map(r => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}\n`)
 }
 printTable()
+console.log(`${writeScrapeConfig(RUN_DIR, stack.replicas, stack.nginx.statusUrl).join('\n')}\n`)
 console.log(`Open ${stack.url}/ — or watch requests hop between replicas:`)
 console.log(`  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} %header{x-served-by}\\n' ${stack.url}/; done`)
 console.log(`Ctrl-C stops everything; \`npm run restart:rolling\` (SIGHUP to pid ${process.pid}) restarts the replicas one by one.\n`)

@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import type { Config } from './config.ts'
 import { loggerOptions } from './logger.ts'
+import metrics from './plugins/metrics.ts'
 import observability from './plugins/observability.ts'
 import redisPlugin from './plugins/redis.ts'
 import security from './plugins/security.ts'
@@ -73,6 +74,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(observability, { replicaName: replica })
   await app.register(security)
   await app.register(redisPlugin, { config: config.redis, connectionName: replica, client: options.redis })
+  await app.register(metrics, { port: config.metricsPort, host: config.host, replicaName: replica })
   await app.register(healthRoutes, { lifecycle })
 
   await app.register(async function withSessions (scope) {

@@ -67,6 +67,7 @@ export const SETTINGS = [
   { name: 'SHUTDOWN_GRACE', default: '10s' },
   { name: 'HOST', default: '0.0.0.0' },
   { name: 'PORT', default: '3000' },
+  { name: 'METRICS_PORT', default: '9464' },
   { name: 'REPLICA_NAME' },
   { name: 'LOG_LEVEL', default: 'info' },
   { name: 'NODE_ENV' }
@@ -83,6 +84,8 @@ export interface Config {
   replicaName: string
   host: string
   port: number
+  /** Where /metrics is served (Prometheus' text format), on HOST; never on the public port. 0: no metrics at all. */
+  metricsPort: number
   production: boolean
   logLevel: string
   /** Which peers may set X-Forwarded-* (proxy-addr syntax: addresses, CIDRs, 'loopback', 'uniquelocal'). */
@@ -197,11 +200,15 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const shutdownDrainMs = parseDuration('SHUTDOWN_DRAIN', value('SHUTDOWN_DRAIN'))
   const shutdownGraceMs = parseDuration('SHUTDOWN_GRACE', value('SHUTDOWN_GRACE'))
   if (shutdownDrainMs >= shutdownGraceMs) throw new ConfigError('SHUTDOWN_DRAIN must be shorter than SHUTDOWN_GRACE')
+  const port = integer('PORT', value('PORT'), 0, 65535)
+  const metricsPort = integer('METRICS_PORT', value('METRICS_PORT'), 0, 65535)
+  if (metricsPort !== 0 && metricsPort === port) throw new ConfigError('METRICS_PORT must differ from PORT: the metrics are not for the public port')
 
   return {
     replicaName: value('REPLICA_NAME') || hostname(),
     host: value('HOST'),
-    port: integer('PORT', value('PORT'), 0, 65535),
+    port,
+    metricsPort,
     production,
     logLevel: value('LOG_LEVEL'),
     trustProxy: value('TRUST_PROXY'),

@@ -53,6 +53,7 @@ export default fp(async function security (app) {
     const reason = SAFE_METHODS.has(request.method) ? undefined : crossSiteReason(request)
     if (reason === undefined) return done()
     request.log.warn({ reason }, 'cross-site request refused')
+    request.server.metrics?.crossSiteRefusals.inc()
     done(new CrossSiteError())
   })
 }, { name: 'security' })

@@ -24,7 +24,8 @@ export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, 
     maxAgeMs: config.maxAgeMs,
     userField: 'user',
     waitReplicas: config.waitReplicas,
-    waitTimeoutMs: config.waitTimeoutMs
+    waitTimeoutMs: config.waitTimeoutMs,
+    observe: app.metrics?.observeStore.bind(app.metrics)
   })
   await app.register(sessionAdapter, {
     store,

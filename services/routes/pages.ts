@@ -69,6 +69,7 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
     session.via = replicaName
     // A new id at every login, the old session deleted: an id planted before login is worthless after it.
     await session.regenerate(['user', 'ua', 'via'])
+    app.metrics?.logins.inc()
     return reply.redirect('/', 302)
   })
 
@@ -79,7 +80,10 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
   }))
 
   app.post('/logout', async (request, reply) => {
-    if (request.session.user) await request.session.destroy()
+    if (request.session.user) {
+      await request.session.destroy()
+      app.metrics?.logouts.inc()
+    }
     reply.clearCookie(cookieName, { path: '/' })
     return reply.redirect('/', 302)
   })

@@ -36,6 +36,7 @@ ${rows.map(r => `<tr><td>${iso(r.createdAt)}</td><td>${iso(r.lastSeenAt)}</td><t
   }, async (request, reply) => {
     const { handle } = request.params
     if (!await app.sessions.revoke(request.session.user!, handle)) throw new NoSuchSessionError()
+    app.metrics?.revocations.inc({ scope: 'one' })
     if (handle === sessionHandle(request.session.sessionId)) {
       reply.clearCookie(cookieName, { path: '/' })
       return reply.redirect('/', 302)
@@ -44,7 +45,8 @@ ${rows.map(r => `<tr><td>${iso(r.createdAt)}</td><td>${iso(r.lastSeenAt)}</td><t
   })
 
   app.post('/sessions/revoke-all', async (request, reply) => {
-    await app.sessions.destroyAllForUser(request.session.user!)
+    const ended = await app.sessions.destroyAllForUser(request.session.user!)
+    app.metrics?.revocations.inc({ scope: 'all' }, ended)
     reply.clearCookie(cookieName, { path: '/' })
     return reply.redirect('/', 302)
   })

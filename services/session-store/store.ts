@@ -19,6 +19,8 @@ export interface SessionStoreOptions {
   /** Creating and ending sessions succeed only once this many replicas have the change (Redis WAIT). */
   waitReplicas?: number
   waitTimeoutMs?: number
+  /** Told of every round trip to Redis: the store operation it serves, its outcome and duration (metrics). */
+  observe?: (operation: string, outcome: 'ok' | 'error', seconds: number) => void
 }
 
 export type SessionFields = Record<string, unknown>
@@ -68,6 +70,7 @@ export class RedisSessionStore {
   readonly #userField: string
   readonly #waitReplicas: number
   readonly #waitTimeoutMs: number
+  readonly #observe: SessionStoreOptions['observe']
 
   constructor (redis: RedisClient, options: SessionStoreOptions) {
     this.#redis = redis
@@ -77,6 +80,7 @@ export class RedisSessionStore {
     this.#userField = options.userField ?? 'user'
     this.#waitReplicas = options.waitReplicas ?? 0
     this.#waitTimeoutMs = options.waitTimeoutMs ?? 250
+    this.#observe = options.observe
     defineSessionCommands(redis)
   }
 
@@ -95,7 +99,7 @@ export class RedisSessionStore {
   async load (sessionId: string, increment?: string): Promise<SessionFields | null> {
     if (!SESSION_ID.test(sessionId)) return null
     const key = this.key(sessionId)
-    const flat = await this.#call(increment
+    const flat = await this.#call('load', increment
       ? this.#redis.sessionLoad(key, this.#idleMs, increment)
       : this.#redis.sessionLoad(key, this.#idleMs))
     if (flat === null) return null
@@ -123,24 +127,24 @@ export class RedisSessionStore {
   /** Adds 1 (or `by`) to a counter field atomically. Null when the session is gone: it is never resurrected. */
   async increment (sessionId: string, field: string, by = 1): Promise<number | null> {
     if (!SESSION_ID.test(sessionId)) return null
-    return await this.#call(this.#redis.sessionIncrement(this.key(sessionId), field, by))
+    return await this.#call('increment', this.#redis.sessionIncrement(this.key(sessionId), field, by))
   }
 
   /** Ends a session and drops it from its user's index. */
   async destroy (sessionId: string): Promise<void> {
     if (!SESSION_ID.test(sessionId)) return
-    const user = await this.#call(this.#redis.sessionDestroy(this.key(sessionId), this.#userField))
-    if (user !== null) await this.#call(this.#redis.zrem(this.userIndexKey(decode(user) as string), sessionId))
+    const user = await this.#call('destroy', this.#redis.sessionDestroy(this.key(sessionId), this.#userField))
+    if (user !== null) await this.#call('destroy', this.#redis.zrem(this.userIndexKey(decode(user) as string), sessionId))
     await this.#replicated()
   }
 
   /** The user's live sessions, oldest first; prunes index entries whose session is gone. */
   async listForUser (user: string, fieldNames: string[] = []): Promise<Array<SessionSummary & { id: string }>> {
     const indexKey = this.userIndexKey(user)
-    const ids = await this.#call(this.#redis.sessionIndexList(indexKey))
+    const ids = await this.#call('list', this.#redis.sessionIndexList(indexKey))
     if (ids.length === 0) return []
     // One command per key (sessions live in different hash slots), all sent at once.
-    const replies = await this.#call(Promise.all(ids.map(async id => await Promise.all([
+    const replies = await this.#call('list', Promise.all(ids.map(async id => await Promise.all([
       this.#redis.hmget(this.key(id), CREATED_FIELD, DEADLINE_FIELD, this.#userField, ...fieldNames),
       this.#redis.pexpiretime(this.key(id))
     ]))))
@@ -162,7 +166,7 @@ export class RedisSessionStore {
       const lastSeenAt = Math.max(createdAt, Number(idleEnd) - this.#idleMs)
       live.push({ id, handle: sessionHandle(id), createdAt, lastSeenAt, expiresAt: Number(deadline), fields })
     })
-    if (stale.length > 0) await this.#call(this.#redis.zrem(indexKey, ...stale))
+    if (stale.length > 0) await this.#call('list', this.#redis.zrem(indexKey, ...stale))
     return live.sort((a, b) => a.createdAt - b.createdAt)
   }
 
@@ -178,10 +182,10 @@ export class RedisSessionStore {
   /** Ends every session of the user ("log out everywhere"). Returns how many ended. */
   async destroyAllForUser (user: string): Promise<number> {
     const indexKey = this.userIndexKey(user)
-    const ids = await this.#call(this.#redis.sessionIndexList(indexKey))
+    const ids = await this.#call('destroy_all', this.#redis.sessionIndexList(indexKey))
     // One key per command: sessions live in different hash slots.
-    const deleted = await this.#call(Promise.all(ids.map(async id => await this.#redis.del(this.key(id)))))
-    if (ids.length > 0) await this.#call(this.#redis.zrem(indexKey, ...ids))
+    const deleted = await this.#call('destroy_all', Promise.all(ids.map(async id => await this.#redis.del(this.key(id)))))
+    if (ids.length > 0) await this.#call('destroy_all', this.#redis.zrem(indexKey, ...ids))
     await this.#replicated()
     return deleted.filter(n => n === 1).length
   }
@@ -192,14 +196,14 @@ export class RedisSessionStore {
     const flat = Object.entries(fields).flat()
     const user = fields[this.#userField]
     if (user === undefined) {
-      await this.#call(this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat))
+      await this.#call('create', this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat))
     } else {
       // The index entry goes first, so that no session ever exists without it; the two keys live in different
       // hash slots, so they are two commands. On one connection they run in the order sent; a cluster may send
       // them to two nodes, so there the session waits for the index's answer (one more round trip, at login).
       const addToIndex = this.#redis.sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs)
       const create = async () => await this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat)
-      await this.#call<unknown>(this.#redis.isCluster ? addToIndex.then(create) : Promise.all([addToIndex, create()]))
+      await this.#call<unknown>('create', this.#redis.isCluster ? addToIndex.then(create) : Promise.all([addToIndex, create()]))
     }
     await this.#replicated()
   }
@@ -212,9 +216,9 @@ export class RedisSessionStore {
     if (sets.length === 0 && deletes.length === 0) return
     const user = after[this.#userField]
     if (user !== undefined && user !== before[this.#userField]) {
-      await this.#call(this.#redis.sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs))
+      await this.#call('patch', this.#redis.sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs))
     }
-    await this.#call(this.#redis.sessionPatch(this.key(sessionId), sets.length / 2, ...sets, ...deletes))
+    await this.#call('patch', this.#redis.sessionPatch(this.key(sessionId), sets.length / 2, ...sets, ...deletes))
   }
 
   /**
@@ -223,16 +227,20 @@ export class RedisSessionStore {
    */
   async #replicated (): Promise<void> {
     if (this.#waitReplicas === 0) return
-    const acknowledged = await this.#call(this.#redis.wait(this.#waitReplicas, this.#waitTimeoutMs))
+    const acknowledged = await this.#call('wait', this.#redis.wait(this.#waitReplicas, this.#waitTimeoutMs))
     if (acknowledged < this.#waitReplicas) {
       throw new SessionStoreUnavailableError({ cause: new Error(`${acknowledged} of ${this.#waitReplicas} Redis replicas acknowledged the write`) })
     }
   }
 
-  async #call<T> (pending: Promise<T>): Promise<T> {
+  async #call<T> (operation: string, pending: Promise<T>): Promise<T> {
+    const started = performance.now()
     try {
-      return await pending
+      const value = await pending
+      this.#observe?.(operation, 'ok', (performance.now() - started) / 1000)
+      return value
     } catch (err) {
+      this.#observe?.(operation, 'error', (performance.now() - started) / 1000)
       throw err instanceof SessionStoreUnavailableError ? err : new SessionStoreUnavailableError({ cause: err })
     }
   }

@@ -116,6 +116,7 @@ t.test('nginx -t accepts every config rendered from the template', async t => {
   const variants: Record<string, Record<string, string>> = {
     local: {
       NGINX_LISTEN: '127.0.0.1:8080',
+      NGINX_STATUS_LISTEN: '127.0.0.1:8081',
       NGINX_UPSTREAM_SERVERS: 'server 127.0.0.1:3001 max_fails=1 fail_timeout=5s; server 127.0.0.1:3002 down;',
       NGINX_ACCESS_LOG: `${dir}/access.log upstreams`,
       NGINX_RESOLVER: ''

@@ -19,11 +19,13 @@ t.test('renderTemplate fills ${NGINX_*} and leaves nginx\'s own $variables alone
 t.test('the real template renders completely', async t => {
   const rendered = renderLoadBalancer({
     listen: '127.0.0.1:8081',
+    statusListen: '127.0.0.1:8082',
     upstreams: [{ host: '127.0.0.1', port: 40001 }, { host: '127.0.0.1', port: 40002 }],
     accessLog: '/tmp/x/access.log upstreams'
   })
   t.notMatch(rendered, /\$\{NGINX_[A-Z_]+\}/, 'no variable left')
   t.match(rendered, 'listen 127.0.0.1:8081;')
+  t.match(rendered, 'listen 127.0.0.1:8082;', 'nginx\'s own counters on a listener of their own')
   t.match(rendered, 'server 127.0.0.1:40001 max_fails=1 fail_timeout=5s;')
   t.match(rendered, 'server 127.0.0.1:40002 max_fails=1 fail_timeout=5s;')
   t.match(rendered, 'access_log /tmp/x/access.log upstreams;')
@@ -31,7 +33,7 @@ t.test('the real template renders completely', async t => {
 })
 
 t.test('a template variable without a value is an error, not a broken config', async t => {
-  t.throws(() => renderLoadBalancer({ listen: ':1', upstreams: [], accessLog: 'off' }, 'listen ${NGINX_LISTEN}; ${NGINX_NEW_THING}'),
+  t.throws(() => renderLoadBalancer({ listen: ':1', statusListen: ':2', upstreams: [], accessLog: 'off' }, 'listen ${NGINX_LISTEN}; ${NGINX_NEW_THING}'),
     /nginx template variable \$\{NGINX_NEW_THING\} has no value/)
 })
 
