@@ -2,6 +2,7 @@
 // Nothing below this file touches process.env.
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
+import type { LogFormat } from './logger.ts'
 
 export interface Address {
   host: string
@@ -42,10 +43,16 @@ export interface SessionConfig {
 
 export interface Config {
   replicaName: string
+  /**
+   * Under compose: the service whose container this replica is; server.ts then names the replica after the
+   * container ("app-2"), found by a reverse DNS lookup. Unset when REPLICA_NAME names it.
+   */
+  replicaNameFromDns: string | undefined
   host: string
   port: number
   production: boolean
   logLevel: string
+  logFormat: LogFormat
   /** Which peers may set X-Forwarded-* (proxy-addr syntax: addresses, CIDRs, 'loopback', 'uniquelocal'). */
   trustProxy: string
   /** Logins per minute per client address; 0 turns the limit off. */
@@ -141,6 +148,18 @@ function parseSecrets (env: NodeJS.ProcessEnv, production: boolean): string[] {
   return secrets
 }
 
+/** A compose service name (lower-case letters, digits, `-` and `_`), or unset. */
+function parseServiceName (name: string, value: string | undefined): string | undefined {
+  if (!value) return undefined
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(value)) throw new ConfigError(`${name}=${value} must be a compose service name, e.g. app`)
+  return value
+}
+
+function parseLogFormat (value: string): LogFormat {
+  if (value === 'json' || value === 'pretty') return value
+  throw new ConfigError(`LOG_FORMAT=${value} must be json or pretty`)
+}
+
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const production = env.NODE_ENV === 'production'
   const idleTtlMs = parseDuration('SESSION_IDLE_TTL', env.SESSION_IDLE_TTL ?? '30m')
@@ -162,10 +181,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
 
   return {
     replicaName: env.REPLICA_NAME ?? hostname(),
+    replicaNameFromDns: env.REPLICA_NAME ? undefined : parseServiceName('REPLICA_NAME_FROM_DNS', env.REPLICA_NAME_FROM_DNS),
     host: env.HOST ?? '0.0.0.0',
     port: integer('PORT', env.PORT ?? '3000', 0, 65535),
     production,
     logLevel: env.LOG_LEVEL ?? 'info',
+    logFormat: parseLogFormat(env.LOG_FORMAT ?? 'json'),
     trustProxy: env.TRUST_PROXY ?? 'loopback',
     loginRateLimit: integer('LOGIN_RATE_LIMIT', env.LOGIN_RATE_LIMIT ?? '10', 0, 1_000_000),
     shutdownDrainMs,

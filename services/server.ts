@@ -4,6 +4,7 @@ import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
+import { replicaNameFromDns } from './replica-name.ts'
 
 let config
 try {
@@ -14,8 +15,17 @@ try {
   process.exit(1)
 }
 
+// Before the app is built: the name is in every log line and every answer.
+let unnamed = false
+if (config.replicaNameFromDns) {
+  const name = await replicaNameFromDns(config.replicaNameFromDns)
+  if (name) config = { ...config, replicaName: name }
+  else unnamed = true
+}
+
 const lifecycle = { closing: false }
 const app = await buildApp(config, { lifecycle })
+if (unnamed) app.log.warn(`REPLICA_NAME_FROM_DNS=${config.replicaNameFromDns}: no container name found by a reverse DNS lookup; named after the host instead`)
 const openConnections = async () => await new Promise<number>(resolve => app.server.getConnections((_err, count) => resolve(count)))
 
 closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
