@@ -17,7 +17,9 @@ export async function replicaNameFromDns (service: string): Promise<string | und
   const resolver = new Resolver({ timeout: 1000, tries: 2 })
   const pattern = new RegExp(`[-_]${service}[-_](\\d+)$`)
   for (const address of ownAddresses()) {
-    const names = await resolver.reverse(address).catch(() => [])
+    // A PTR query to the DNS server itself: reverse() would read /etc/hosts first, where Docker puts the container id.
+    const ptr = `${address.split('.').reverse().join('.')}.in-addr.arpa`
+    const names = await resolver.resolve(ptr, 'PTR').catch(() => [])
     for (const name of names) {
       const index = pattern.exec(name.split('.')[0] ?? '')?.[1]
       if (index) return `${service}-${index}`

@@ -9,5 +9,6 @@ COPY ca-certificates.crt /usr/local/share/standin-ca.crt
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
  && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
  && useradd --uid 1000 --user-group --create-home --shell /bin/sh node
-ENV NODE_EXTRA_CA_CERTS=/usr/local/share/standin-ca.crt NPM_CONFIG_CAFILE=/usr/local/share/standin-ca.crt
+# For npm (the build's npm ci); the replicas themselves call nothing outside.
+ENV NPM_CONFIG_CAFILE=/usr/local/share/standin-ca.crt
 CMD ["node"]
