@@ -9,6 +9,9 @@ import { pollUntil } from '../../harness/processes.ts'
 import { startComposeStack } from '../helpers/docker.ts'
 import { UserLoad } from '../helpers/load.ts'
 
+// From a fresh engine: debootstrap, the stand-ins, npm ci in the image build, then the checks: ~10 min on 2 cores.
+t.setTimeout(30 * 60_000)
+
 // The benchmark-style load logs in many users from one address: the login rate limit would refuse them.
 const stack = await startComposeStack(t, { LOGIN_RATE_LIMIT: '0' })
 
