@@ -2,7 +2,7 @@
 // or the default socket), or, where none does and we are root, a private dockerd with its own data root, exec
 // root, socket and pid file, stopped by close() with everything it left on the host.
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { type LineListener, ManagedProcess, pollUntil } from '../processes.ts'
@@ -31,6 +31,24 @@ export interface RunOptions {
   timeoutMs?: number
   cwd?: string
   env?: NodeJS.ProcessEnv
+}
+
+const SCRATCH_PARENT = '/tmp'
+const SCRATCH_PREFIX = 'compose-dockerd-'
+
+/**
+ * Removes what a private dockerd of an earlier run left when that run was killed before close(): its scratch
+ * directory (exec root, socket, and a temporary data root of images), once its dockerd is gone.
+ */
+function sweepStale (): void {
+  for (const name of readdirSync(SCRATCH_PARENT).filter(n => n.startsWith(SCRATCH_PREFIX))) {
+    const dir = join(SCRATCH_PARENT, name)
+    const pidFile = join(dir, 'docker.pid')
+    // dockerd removes its pid file when it stops. None in a new directory: a dockerd of another run is starting.
+    if (existsSync(pidFile) ? existsSync(`/proc/${readFileSync(pidFile, 'utf8').trim()}`) : Date.now() - statSync(dir).mtimeMs < 120_000) continue
+    if (mountsUnder(dir).length > 0) continue
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 function lookup (binary: string): string | undefined {
@@ -74,14 +92,17 @@ export class DockerEngine {
     if (!dockerd) throw new EngineUnavailableError(`no Docker engine answers and dockerd is not installed: ${INSTALL_COMMAND}`)
     if (process.getuid?.() !== 0) throw new EngineUnavailableError('no Docker engine answers, and starting dockerd needs root')
 
+    sweepStale()
     // Short paths: the exec root holds unix sockets, whose paths are limited to 107 bytes.
-    const scratch = mkdtempSync('/tmp/dockerd-')
+    const scratch = mkdtempSync(join(SCRATCH_PARENT, SCRATCH_PREFIX))
     const dataRoot = options.dataRoot ?? join(scratch, 'data')
     mkdirSync(dataRoot, { recursive: true })
     const socket = join(scratch, 'docker.sock')
     const env = { ...process.env, DOCKER_HOST: `unix://${socket}` }
     const bridgeExisted = existsSync('/sys/class/net/docker0')
-    const daemon = new ManagedProcess('dockerd', dockerd, [
+    // setpriv: dockerd gets SIGTERM (and stops its containers) even if this process is killed outright, say by a
+    // test runner's timeout, before close() can run.
+    const daemon = new ManagedProcess('dockerd', 'setpriv', ['--pdeathsig', 'SIGTERM', '--', dockerd,
       '--data-root', dataRoot, '--exec-root', join(scratch, 'exec'), '-H', `unix://${socket}`,
       '--pidfile', join(scratch, 'docker.pid')
     ], process.env, options.onLine)
