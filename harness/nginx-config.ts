@@ -16,6 +16,8 @@ export interface LoadBalancerVars {
   /** An `access_log` argument: a path and format, or `off`. */
   accessLog: string
   resolver?: string
+  /** What proxy_pass names: the upstream group (the default), or a host:port to resolve while serving. */
+  proxyTarget?: string
 }
 
 export function upstreamLines (upstreams: Upstream[]): string {
@@ -34,7 +36,8 @@ export function renderLoadBalancer (vars: LoadBalancerVars, template = readFileS
     NGINX_STATUS_LISTEN: vars.statusListen,
     NGINX_UPSTREAM_SERVERS: upstreamLines(vars.upstreams),
     NGINX_ACCESS_LOG: vars.accessLog,
-    NGINX_RESOLVER: vars.resolver ?? ''
+    NGINX_RESOLVER: vars.resolver ?? '',
+    NGINX_PROXY_TARGET: vars.proxyTarget ?? 'replicas'
   })
   const left = /\$\{NGINX_[A-Z_]+\}/.exec(rendered)
   if (left) throw new Error(`nginx template variable ${left[0]} has no value`)

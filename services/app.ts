@@ -27,7 +27,7 @@ export interface AppOptions {
 
 export async function buildApp (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? loggerOptions(config.replicaName, config.logLevel),
+    logger: options.logger ?? loggerOptions(config.replicaName, config.logLevel, config.logFormat),
     // observability.ts writes one line per request instead of Fastify's two
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id', // nginx's $request_id, so its log and ours share the id

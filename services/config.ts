@@ -2,6 +2,7 @@
 // Nothing below this file touches process.env.
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
+import type { LogFormat } from './logger.ts'
 
 export interface Address {
   host: string
@@ -69,7 +70,9 @@ export const SETTINGS = [
   { name: 'PORT', default: '3000' },
   { name: 'METRICS_PORT', default: '9464' },
   { name: 'REPLICA_NAME' },
+  { name: 'REPLICA_NAME_FROM_DNS' },
   { name: 'LOG_LEVEL', default: 'info' },
+  { name: 'LOG_FORMAT', default: 'json' },
   { name: 'NODE_ENV' }
 ] as const satisfies ReadonlyArray<{ name: string, default?: string, file?: boolean }>
 
@@ -82,12 +85,18 @@ export const SETTING_VARIABLES: string[] = SETTINGS.flatMap(s => 'file' in s ? [
 
 export interface Config {
   replicaName: string
+  /**
+   * Under compose: the service whose container this replica is; server.ts then names the replica after the
+   * container ("app-2"), found by a reverse DNS lookup. Unset when REPLICA_NAME names it.
+   */
+  replicaNameFromDns: string | undefined
   host: string
   port: number
   /** Where /metrics is served (Prometheus' text format), on HOST; never on the public port. 0: no metrics at all. */
   metricsPort: number
   production: boolean
   logLevel: string
+  logFormat: LogFormat
   /** Which peers may set X-Forwarded-* (proxy-addr syntax: addresses, CIDRs, 'loopback', 'uniquelocal'). */
   trustProxy: string
   /** Logins per minute per client address; 0 turns the limit off. */
@@ -181,6 +190,18 @@ function parseSecrets (env: NodeJS.ProcessEnv, production: boolean): string[] {
   return secrets
 }
 
+/** A compose service name (lower-case letters, digits, `-` and `_`), or unset. */
+function parseServiceName (name: string, value: string | undefined): string | undefined {
+  if (!value) return undefined
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(value)) throw new ConfigError(`${name}=${value} must be a compose service name, e.g. app`)
+  return value
+}
+
+function parseLogFormat (value: string): LogFormat {
+  if (value === 'json' || value === 'pretty') return value
+  throw new ConfigError(`LOG_FORMAT=${value} must be json or pretty`)
+}
+
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const value = (name: SettingName): string => env[name] ?? DEFAULTS.get(name) ?? ''
   const production = env.NODE_ENV === 'production'
@@ -206,11 +227,13 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
 
   return {
     replicaName: value('REPLICA_NAME') || hostname(),
+    replicaNameFromDns: value('REPLICA_NAME') ? undefined : parseServiceName('REPLICA_NAME_FROM_DNS', value('REPLICA_NAME_FROM_DNS') || undefined),
     host: value('HOST'),
     port,
     metricsPort,
     production,
     logLevel: value('LOG_LEVEL'),
+    logFormat: parseLogFormat(value('LOG_FORMAT')),
     trustProxy: value('TRUST_PROXY'),
     loginRateLimit: integer('LOGIN_RATE_LIMIT', value('LOGIN_RATE_LIMIT'), 0, 1_000_000),
     shutdownDrainMs,

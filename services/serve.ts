@@ -5,6 +5,7 @@ import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type AppOptions, buildApp } from './app.ts'
 import { type Config, ConfigError, loadConfig } from './config.ts'
+import { replicaNameFromDns } from './replica-name.ts'
 
 /** The configuration from the environment, or exit 1 with the reason in one line. */
 export function configOrExit (): Config {
@@ -18,8 +19,14 @@ export function configOrExit (): Config {
 }
 
 export async function serve (config: Config, extend?: (app: FastifyInstance) => Promise<void>, options: AppOptions = {}): Promise<FastifyInstance> {
+  // Before the app is built: the name is in every log line and every answer.
+  const dnsName = config.replicaNameFromDns ? await replicaNameFromDns(config.replicaNameFromDns) : undefined
+  if (dnsName) config = { ...config, replicaName: dnsName }
   const lifecycle = { closing: false }
   const app = await buildApp(config, { ...options, lifecycle })
+  if (config.replicaNameFromDns && !dnsName) {
+    app.log.warn(`REPLICA_NAME_FROM_DNS=${config.replicaNameFromDns}: no container name found by a reverse DNS lookup; named after the host instead`)
+  }
   await extend?.(app)
   const openConnections = async () => await new Promise<number>(resolve => app.server.getConnections((_err, count) => resolve(count)))
 

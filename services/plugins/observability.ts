@@ -7,7 +7,9 @@ export default fp<{ replicaName: string }>(async function observability (app, { 
     done()
   })
   app.addHook('onResponse', (request, reply, done) => {
-    request.log.info({
+    // Health checks come every few seconds from Docker and balancers: at info they would bury the requests.
+    const level = request.url.startsWith('/health/') ? 'debug' : 'info'
+    request.log[level]({
       method: request.method,
       url: request.url,
       statusCode: reply.statusCode,

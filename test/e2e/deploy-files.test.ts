@@ -119,7 +119,8 @@ t.test('nginx -t accepts every config rendered from the template', async t => {
       NGINX_STATUS_LISTEN: '127.0.0.1:8081',
       NGINX_UPSTREAM_SERVERS: 'server 127.0.0.1:3001 max_fails=1 fail_timeout=5s; server 127.0.0.1:3002 down;',
       NGINX_ACCESS_LOG: `${dir}/access.log upstreams`,
-      NGINX_RESOLVER: ''
+      NGINX_RESOLVER: '',
+      NGINX_PROXY_TARGET: 'replicas'
     },
     // The compose values; `app` only resolves inside the compose network, so loopback stands in for it.
     compose: Object.fromEntries(Object.entries(envFile(file('loadbalancer/docker.env')))

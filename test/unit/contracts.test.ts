@@ -1,6 +1,7 @@
 // Texts that live in two places are checked against their one source: the README's configuration table against
 // the settings a replica reads, and the README's ACL line against the store's.
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import t from 'tap'
 import { PROJECT_ROOT } from '../../harness/paths.ts'
 import { SETTINGS } from '../../services/config.ts'
@@ -18,4 +19,15 @@ t.test('the README\'s configuration table lists exactly the settings a replica r
 
 t.test('the README shows the ACL line the access test runs', async t => {
   t.ok(readme.includes(aclSetUser('sessions', 'sess:')), aclSetUser('sessions', 'sess:'))
+})
+
+t.test('the replica imports nothing from outside services/ (the image compiles only services/)', async t => {
+  const files = readdirSync(join(PROJECT_ROOT, 'services'), { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('.ts'))
+  t.ok(files.length > 10)
+  for (const file of files) {
+    const source = readFileSync(join(PROJECT_ROOT, 'services', file), 'utf8')
+    const outside = [...source.matchAll(/from '(\.\.?\/[^']+)'/g)].map(m => m[1]!)
+      .filter(spec => !resolve(dirname(join(PROJECT_ROOT, 'services', file)), spec).startsWith(join(PROJECT_ROOT, 'services')))
+    t.same(outside, [], `services/${file}`)
+  }
 })

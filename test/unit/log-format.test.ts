@@ -1,6 +1,7 @@
 // The start command's log lines: a replica's pino JSON made readable, every source labelled (and coloured on a TTY).
 import t from 'tap'
-import { colourFor, formatLine, pinoLine } from '../../harness/log-format.ts'
+import { colourFor, formatLine } from '../../harness/log-format.ts'
+import { formatLogLine as pinoLine } from '../../services/log-line.ts'
 
 const time = Date.parse('2026-11-22T14:58:09.874Z')
 

@@ -1,0 +1,13 @@
+#!/bin/sh
+# The official nginx image's template step, in short: /etc/nginx/templates/NAME.template becomes
+# /etc/nginx/conf.d/NAME with ${VARIABLES} replaced, but only those set in the environment, so nginx's own
+# $variables are left alone.
+set -eu
+defined=$(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/${\1}/p' | tr '\n' ' ')
+for template in /etc/nginx/templates/*.template; do
+  [ -f "$template" ] || continue
+  target=/etc/nginx/conf.d/$(basename "$template" .template)
+  envsubst "$defined" < "$template" > "$target"
+  echo "$0: rendered $template to $target"
+done
+exec "$@"

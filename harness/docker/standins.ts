@@ -1,0 +1,142 @@
+// Base images for docker-compose.yml where the official ones cannot be pulled (no registry, as on the CI machines):
+// built from Debian's packages. A `debootstrap --variant=minbase` root file system is imported as a base image,
+// and redis.Dockerfile, nginx.Dockerfile and node.Dockerfile beside this file build on it. Each image is tagged
+// with a hash of what went into it, so an engine that has it (a kept data root) does not build it again.
+//
+// By hand, against the engine DOCKER_HOST names (or the default one):
+//   npm run build && node dist/harness/docker/standins.js
+// prints REDIS_IMAGE=… NGINX_IMAGE=… NODE_IMAGE=…, to put before `docker compose up --build`.
+import { createHash } from 'node:crypto'
+import { cpSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { PROJECT_ROOT } from '../paths.ts'
+import { DockerEngine, EngineUnavailableError } from './engine.ts'
+
+const HERE = join(PROJECT_ROOT, 'harness', 'docker')
+const SUITE = 'bookworm'
+const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt'
+
+/** The compose file's image settings, as `docker compose` reads them from the environment. */
+export interface ComposeImages {
+  REDIS_IMAGE: string
+  NGINX_IMAGE: string
+  NODE_IMAGE: string
+}
+
+/** The official images docker-compose.yml and the Dockerfile default to (read from them: one source). */
+export function defaultImages (): ComposeImages {
+  const compose = readFileSync(join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8')
+  const dockerfile = readFileSync(join(PROJECT_ROOT, 'Dockerfile'), 'utf8')
+  const fromCompose = (name: string) => new RegExp(`\\$\\{${name}:-([^}]+)\\}`).exec(compose)?.[1]
+  const node = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1]
+  const redis = fromCompose('REDIS_IMAGE')
+  const nginx = fromCompose('NGINX_IMAGE')
+  if (!redis || !nginx || !node) throw new Error('docker-compose.yml or the Dockerfile no longer names its default images')
+  return { REDIS_IMAGE: redis, NGINX_IMAGE: nginx, NODE_IMAGE: node }
+}
+
+/** The Debian mirror this machine uses (deb822 sources first), for debootstrap. */
+export function debianMirror (): string {
+  const deb822 = '/etc/apt/sources.list.d/debian.sources'
+  if (existsSync(deb822)) {
+    for (const stanza of readFileSync(deb822, 'utf8').split(/\n\s*\n/)) {
+      const uri = /^URIs:\s*(\S+)/m.exec(stanza)?.[1]
+      if (uri && new RegExp(`^Suites:.*\\b${SUITE}\\b`, 'm').test(stanza) && !uri.includes('security')) return uri
+    }
+  }
+  const list = existsSync('/etc/apt/sources.list') ? readFileSync('/etc/apt/sources.list', 'utf8') : ''
+  return new RegExp(`^deb\\s+(?:\\[[^\\]]*\\]\\s+)?(\\S+)\\s+${SUITE}\\s`, 'm').exec(list)?.[1] ?? 'http://deb.debian.org/debian'
+}
+
+function hash (...parts: Array<string | Buffer>): string {
+  const h = createHash('sha256')
+  for (const part of parts) h.update(part).update('\0')
+  return h.digest('hex').slice(0, 12)
+}
+
+async function exists (engine: DockerEngine, image: string): Promise<boolean> {
+  return await engine.docker(['image', 'inspect', '--format', '{{.Id}}', image]).then(() => true, () => false)
+}
+
+async function buildBase (engine: DockerEngine, tag: string, log: (line: string) => void): Promise<void> {
+  if (process.getuid?.() !== 0) throw new EngineUnavailableError('building the stand-in base image (debootstrap) needs root')
+  const rootfs = mkdtempSync(join(tmpdir(), 'standin-rootfs-'))
+  try {
+    const mirror = debianMirror()
+    log(`debootstrap --variant=minbase ${SUITE} from ${mirror} …`)
+    await engine.run('debootstrap', ['--variant=minbase', SUITE, rootfs, mirror], { timeoutMs: 600_000 })
+    // The downloaded packages and lists are not needed in the image: each Dockerfile runs apt-get update.
+    await engine.run('bash', ['-o', 'pipefail', '-c',
+      'tar -C "$1" --exclude=./var/cache/apt/archives/*.deb --exclude=./var/lib/apt/lists/* -c . | docker import - "$2"',
+      'import', rootfs, tag], { timeoutMs: 300_000 })
+  } finally {
+    rmSync(rootfs, { recursive: true, force: true })
+  }
+}
+
+/** Builds what is missing and returns the stand-ins' names, to pass to compose as its image settings. */
+export async function buildStandIns (engine: DockerEngine, log: (line: string) => void = console.error): Promise<ComposeImages> {
+  if (!existsSync(CA_BUNDLE)) throw new Error(`${CA_BUNDLE} is missing: the stand-in Node image copies it for npm`)
+  const base = `redis-sessions-standin/base:${SUITE}-${hash(debianMirror())}`
+  if (!await exists(engine, base)) await buildBase(engine, base, log)
+
+  const node = realpathSync(process.execPath)
+  const npm = join(dirname(node), '..', 'lib', 'node_modules', 'npm')
+  const file = (name: string) => readFileSync(join(HERE, name))
+  const images = {
+    REDIS_IMAGE: `redis-sessions-standin/redis:${hash(base, file('redis.Dockerfile'))}`,
+    NGINX_IMAGE: `redis-sessions-standin/nginx:${hash(base, file('nginx.Dockerfile'), file('nginx-entrypoint.sh'))}`,
+    NODE_IMAGE: `redis-sessions-standin/node:${hash(base, file('node.Dockerfile'), process.version,
+      readFileSync(join(npm, 'package.json')), readFileSync(CA_BUNDLE))}`
+  }
+  const build = async (image: string, dockerfile: string, context: string) => {
+    if (await exists(engine, image)) return
+    log(`building ${image} (${dockerfile}) …`)
+    await engine.docker(['build', '-q', '--build-arg', `BASE=${base}`, '-f', join(HERE, dockerfile), '-t', image, context], { timeoutMs: 600_000 })
+  }
+  await build(images.REDIS_IMAGE, 'redis.Dockerfile', HERE)
+  await build(images.NGINX_IMAGE, 'nginx.Dockerfile', HERE)
+  // The Node image's context: this machine's node binary and npm, and its CA bundle.
+  const context = mkdtempSync(join(tmpdir(), 'standin-node-'))
+  try {
+    cpSync(node, join(context, 'node'))
+    cpSync(npm, join(context, 'npm'), { recursive: true })
+    cpSync(CA_BUNDLE, join(context, 'ca-certificates.crt'))
+    await build(images.NODE_IMAGE, 'node.Dockerfile', context)
+  } finally {
+    rmSync(context, { recursive: true, force: true })
+  }
+  return images
+}
+
+/**
+ * The compose file's image settings: each official image when the engine has it or can pull it, and a stand-in
+ * for each one it cannot.
+ */
+export async function composeImages (engine: DockerEngine, log: (line: string) => void = console.error): Promise<ComposeImages> {
+  const official = defaultImages()
+  const missing: string[] = []
+  for (const image of Object.values(official)) {
+    if (await exists(engine, image)) continue
+    const pulled = await engine.docker(['pull', '-q', image], { timeoutMs: 120_000 }).then(() => true, () => false)
+    if (!pulled) missing.push(image)
+  }
+  if (missing.length === 0) return official
+  log(`cannot pull ${missing.join(', ')}: using stand-ins built from Debian's packages`)
+  const standIns = await buildStandIns(engine, log)
+  const pick = (name: keyof ComposeImages) => missing.includes(official[name]) ? standIns[name] : official[name]
+  return { REDIS_IMAGE: pick('REDIS_IMAGE'), NGINX_IMAGE: pick('NGINX_IMAGE'), NODE_IMAGE: pick('NODE_IMAGE') }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  try {
+    const engine = await DockerEngine.open({ start: false })
+    const images = await buildStandIns(engine)
+    console.log(Object.entries(images).map(([k, v]) => `${k}=${v}`).join(' '))
+  } catch (err) {
+    console.error((err as Error).message)
+    process.exitCode = 1
+  }
+}
