@@ -60,9 +60,20 @@ try {
   process.exit(1)
 }
 
+/** A URL fit to print: its password masked (REDIS_URL may carry one). */
+function withoutPassword (url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return '(REDIS_URL)'
+  }
+}
+
 const rows = [
   ['NAME', 'PORT', 'PID', 'URL'],
-  ...(cluster.redis ? [['redis', String(cluster.redis.port), String(cluster.redis.process.pid), cluster.redis.url]] : [['redis', '-', '-', cluster.redisUrl]]),
+  ...(cluster.redis ? [['redis', String(cluster.redis.port), String(cluster.redis.process.pid), cluster.redis.url]] : [['redis', '-', '-', withoutPassword(cluster.redisUrl)]]),
   ...cluster.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
   ['nginx', String(cluster.nginx.port), String(cluster.nginx.process.pid), cluster.url]
 ]

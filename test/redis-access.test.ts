@@ -21,7 +21,7 @@ import { makeCertificates } from './helpers/tls.ts'
 export const ACL_RULES = 'resetkeys ~sess:* resetchannels -@all ' +
   '+hello +client|setname +ping +info +role +quit +evalsha +eval +wait ' +
   '+time +exists +hget +hgetall +hmget +hset +hdel +hincrby +pexpireat +pexpiretime +del ' +
-  '+zadd +zrange +zrem +zremrangebyscore +get +incr +pexpire +pttl'
+  '+zadd +zcard +zrange +zrem +zremrangebyscore +get +incr +pexpire +pttl'
 
 t.test('over TLS as a user limited to the store\'s commands and keys: everything works, nothing else does', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'redis-tls-'))

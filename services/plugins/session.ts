@@ -24,7 +24,9 @@ export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, 
     maxAgeMs: config.maxAgeMs,
     userField: 'user',
     waitReplicas: config.waitReplicas,
-    waitTimeoutMs: config.waitTimeoutMs
+    waitTimeoutMs: config.waitTimeoutMs,
+    maxPerUser: config.maxPerUser,
+    writeWindowMs: config.writeWindowMs
   })
   await app.register(sessionAdapter, {
     store,
