@@ -131,7 +131,8 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
     // The save @fastify/session's onSend may make carries the request's start. A request whose client has gone
     // (the balancer gave up on a hung replica, which then resumed) saves nothing: nobody awaits its answer.
     if (session) {
-      if (request.raw.destroyed) {
+      const socket = request.raw.socket
+      if (socket.destroyed || socket.readableEnded) {
         discardSession(request)
         return done(null, payload)
       }
