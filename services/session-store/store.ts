@@ -46,6 +46,8 @@ export interface SessionSummary {
 const INDEX_SLACK_MS = 1000
 /** Sessions ended per login when an index holds more than the cap (grown under an earlier, larger cap). */
 const MAX_EVICTIONS_PER_LOGIN = 100
+/** Sessions ended per round trip by "log out everywhere". */
+const DESTROY_BATCH = 100
 
 function encode (value: unknown): string {
   return JSON.stringify(value) ?? 'null'
@@ -200,20 +202,21 @@ export class RedisSessionStore {
   }
 
   /**
-   * Ends every session of the user ("log out everywhere"), in batches of the cap: the index holds no more
-   * than that, so one batch, unless it grew under an earlier, larger cap. Returns how many ended.
+   * Ends every session of the user ("log out everywhere"), in bounded batches: the index holds no more than
+   * the cap, so one batch, unless it grew under an earlier, larger cap. Returns how many ended.
    */
   async destroyAllForUser (user: string): Promise<number> {
     const indexKey = this.userIndexKey(user)
+    const batch = Math.max(this.#maxPerUser, DESTROY_BATCH)
     let ended = 0
     for (;;) {
-      const ids = await this.#call(this.#redis.sessionIndexList(indexKey, await this.#deadline(Date.now()), this.#maxPerUser))
+      const ids = await this.#call(this.#redis.sessionIndexList(indexKey, await this.#deadline(Date.now()), batch))
       // One key per command: sessions live in different hash slots. Sessions first, then their entries, so
       // that a failure half-way leaves no session without its entry.
       const deleted = await this.#call(Promise.all(ids.map(async id => await this.#redis.del(this.key(id)))))
       if (ids.length > 0) await this.#call(this.#redis.zrem(indexKey, ...ids))
       ended += deleted.filter(n => n === 1).length
-      if (ids.length < this.#maxPerUser) break
+      if (ids.length < batch) break
     }
     await this.#replicated()
     return ended
