@@ -133,6 +133,7 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
     if (session) {
       const socket = request.raw.socket
       if (socket.destroyed || socket.readableEnded) {
+        request.log.warn('the client has gone: the session is not saved')
         discardSession(request)
         return done(null, payload)
       }
