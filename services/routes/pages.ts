@@ -80,7 +80,9 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
     // Normalised before validation: the length and characters checked are those stored (NFC can lengthen a
     // name: U+FB2C is three code points in NFC).
     preValidation: async (request: FastifyRequest<{ Body: { username: string } }>) => {
-      if (request.body) request.body.username = normaliseUsername(request.body.username) as string
+      // Any JSON may arrive here (a string, an array): only an object's field is touched; the schema refuses the rest.
+      const body: unknown = request.body
+      if (typeof body === 'object' && body !== null && !Array.isArray(body)) request.body.username = normaliseUsername(request.body.username) as string
     },
     schemaErrorFormatter: () => new InvalidUsernameError(),
     schema: {
