@@ -1,6 +1,6 @@
 // A real redis-server on loopback with its own port and data directory, persistent by default (append-only
 // file, fsync every second: an acknowledged write survives a crash of the process, since it has reached the OS).
-import { mkdirSync } from 'node:fs'
+import { chmodSync, mkdirSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { Redis } from 'ioredis'
 import { findBinary } from './binaries.ts'
@@ -71,7 +71,9 @@ export class RedisServer {
 
   /** On `options.port`, or on a free port (another one if it is taken before Redis binds it). */
   static async start (options: RedisServerOptions): Promise<RedisServer> {
-    mkdirSync(options.dir, { recursive: true })
+    // Its files hold live session ids: for its owner only (Redis creates them 0644).
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 })
+    chmodSync(options.dir, 0o700)
     return await startOnFreePort(options.port, async port => {
       const args = options.sentinelConfig
         ? [options.sentinelConfig, '--sentinel', '--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir]

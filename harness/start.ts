@@ -61,11 +61,22 @@ try {
   process.exit(1)
 }
 
+/** A URL fit to print: its password masked (REDIS_URL may carry one). */
+function withoutPassword (url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return '(REDIS_URL)'
+  }
+}
+
 /** What runs where: printed at start, and again after a rolling restart (the replicas' PIDs change). */
 function printTable (): void {
   const rows = [
     ['NAME', 'PORT', 'PID', 'URL'],
-    ...(stack.redis ? [['redis', String(stack.redis.port), String(stack.redis.process.pid), stack.redis.url]] : [['redis', '-', '-', stack.redisUrl]]),
+    ...(stack.redis ? [['redis', String(stack.redis.port), String(stack.redis.process.pid), stack.redis.url]] : [['redis', '-', '-', withoutPassword(stack.redisUrl)]]),
     ...stack.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
     ['nginx', String(stack.nginx.port), String(stack.nginx.process.pid), stack.url]
   ]

@@ -39,6 +39,10 @@ export interface SessionConfig {
    */
   waitReplicas: number
   waitTimeoutMs: number
+  /** The most live sessions one user may have; a login beyond it ends the oldest. */
+  maxPerUser: number
+  /** A write runs in Redis within this long after its request started, or not at all (below the command timeout). */
+  writeWindowMs: number
 }
 
 /**
@@ -54,6 +58,7 @@ export const SETTINGS = [
   { name: 'SESSION_COOKIE_NAME' },
   { name: 'SESSION_WAIT_REPLICAS', default: '0' },
   { name: 'SESSION_WAIT_TIMEOUT', default: '250ms' },
+  { name: 'SESSION_MAX_PER_USER', default: '50' },
   { name: 'HTTPS_ONLY', default: '0' },
   { name: 'REDIS_URL', default: 'redis://127.0.0.1:6379' },
   { name: 'REDIS_PASSWORD', file: true },
@@ -246,7 +251,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       cookieName: value('SESSION_COOKIE_NAME') || (httpsOnly ? '__Host-sid' : 'sid'),
       cookieSecure: httpsOnly ? true : 'auto',
       waitReplicas,
-      waitTimeoutMs
+      waitTimeoutMs,
+      maxPerUser: integer('SESSION_MAX_PER_USER', value('SESSION_MAX_PER_USER'), 1, 10_000),
+      // A request answered 503 because a command timed out never writes later: its scripts refuse by then.
+      // 90 %: what Redis runs just before the deadline must still reach the replica within its timeout.
+      writeWindowMs: Math.floor(commandTimeoutMs * 0.9)
     },
     redis: {
       url: value('REDIS_URL'),

@@ -48,8 +48,13 @@ export default fp(async function security (app) {
     }
   })
 
+  // HSTS means something only over HTTPS (browsers ignore it over HTTP, RFC 6797 §8.1), and over plain HTTP it
+  // only advertises a policy the site may not have: sent when the user's request was HTTPS (nginx says so).
+  const { 'strict-transport-security': hsts, ...always } = headers
+
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(headers)
+    reply.headers(always)
+    if (hsts !== undefined && request.protocol === 'https') reply.header('strict-transport-security', hsts)
     const reason = SAFE_METHODS.has(request.method) ? undefined : crossSiteReason(request)
     if (reason === undefined) return done()
     request.log.warn({ reason }, 'cross-site request refused')

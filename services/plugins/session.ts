@@ -25,6 +25,8 @@ export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, 
     userField: 'user',
     waitReplicas: config.waitReplicas,
     waitTimeoutMs: config.waitTimeoutMs,
+    maxPerUser: config.maxPerUser,
+    writeWindowMs: config.writeWindowMs,
     observe: app.metrics?.observeStore.bind(app.metrics)
   })
   await app.register(sessionAdapter, {

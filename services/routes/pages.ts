@@ -1,13 +1,34 @@
 // The tutorial's pages: a visit counter for a logged-in user, login and logout.
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidUsernameError, NotLoggedInError } from '../errors.ts'
 import { escapeHtml, formatFor, postButton, TEXT } from '../views.ts'
 
 /**
  * Letters (any script, with their combining marks), digits and . _ @ -, with single inner spaces allowed: no
- * control or format characters (bidi overrides, zero-width joiners), no leading or trailing space.
+ * control or format characters (bidi overrides, zero-width joiners), no leading or trailing space, and nothing
+ * invisible (Default_Ignorable_Code_Point: fillers such as U+3164 and U+115F are letters, U+034F a mark, yet
+ * they show as nothing, so "alice" plus one of them would pass for alice).
  */
-export const USERNAME = '^[\\p{L}\\p{N}._@-][\\p{L}\\p{M}\\p{N}._@-]*(?: [\\p{L}\\p{M}\\p{N}._@-]+)*$'
+export const USERNAME = '^(?!.*\\p{Default_Ignorable_Code_Point})' +
+  '[\\p{L}\\p{N}._@-][\\p{L}\\p{M}\\p{N}._@-]*(?: [\\p{L}\\p{M}\\p{N}._@-]+)*$'
+
+/** One spelling per name: "é" typed as e + U+0301 is the same user as the precomposed "é". */
+export function normaliseUsername (raw: unknown): unknown {
+  return typeof raw === 'string' ? raw.normalize('NFC') : raw
+}
+
+/**
+ * A header value as the client sent it. Node hands header bytes over as latin1, one character per byte; a
+ * browser's non-ASCII user agent is UTF-8, so it is decoded as such when it is valid UTF-8.
+ */
+export function headerText (value: string): string {
+  const bytes = Buffer.from(value, 'latin1')
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    return value
+  }
+}
 
 export interface PageRouteOptions {
   replicaName: string
@@ -25,10 +46,12 @@ const notLoggedIn = {
 const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaName, cookieName, loginRateLimit }) => {
   // The visit is counted in Redis (HINCRBY) while the session loads: one round trip, and concurrent visits on
   // any replica are never lost. Should the load not have carried it, it is counted here instead.
-  app.get('/', { config: { sessionIncrement: 'visits' } }, async (request, reply) => {
+  // HEAD gets the same answer without its body, and counts nothing (a HEAD request must not change anything
+  // visible; like every request with a session, it keeps the session alive).
+  const home = (count: boolean) => async (request: FastifyRequest, reply: FastifyReply) => {
     const { user, sessionId } = request.session
     const counted = request.sessionIncrement?.applied === true
-    const visits = !user ? null : counted ? Number(request.session.visits) : await app.sessions.increment(sessionId, 'visits')
+    const visits = !user ? null : counted || !count ? Number(request.session.visits ?? 0) : await app.sessions.increment(sessionId, 'visits')
     if (!user || visits === null) {
       // The tutorial's page says so with a 200; a JSON client gets the error it can act on.
       if (formatFor(request.headers.accept) === 'json') throw new NotLoggedInError()
@@ -41,7 +64,9 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
       html: `<p>${escapeHtml(text)}</p><p><a href="/sessions">Your sessions</a></p>${postButton('/logout', 'Log out')}`,
       json: { user, visits }
     })
-  })
+  }
+  app.get('/', { config: { sessionIncrement: 'visits' }, exposeHeadRoute: false }, home(true))
+  app.head('/', home(false))
 
   app.get('/login', async (_request, reply) => reply.page({
     title: 'Log in',
@@ -52,6 +77,13 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
 
   app.post<{ Body: { username: string } }>('/login', {
     config: loginRateLimit > 0 ? { rateLimit: { max: loginRateLimit, timeWindow: 60_000 } } : {},
+    // Normalised before validation: the length and characters checked are those stored (NFC can lengthen a
+    // name: U+FB2C is three code points in NFC).
+    preValidation: async (request: FastifyRequest<{ Body: { username: string } }>) => {
+      // Any JSON may arrive here (a string, an array): only an object's field is touched; the schema refuses the rest.
+      const body: unknown = request.body
+      if (typeof body === 'object' && body !== null && !Array.isArray(body)) request.body.username = normaliseUsername(request.body.username) as string
+    },
     schemaErrorFormatter: () => new InvalidUsernameError(),
     schema: {
       body: {
@@ -62,9 +94,8 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
     }
   }, async (request, reply) => {
     const session = request.session
-    // One spelling per name: "é" typed as e + U+0301 is the same user as the precomposed "é".
-    session.user = request.body.username.normalize('NFC')
-    const ua = request.headers['user-agent']?.slice(0, 160)
+    session.user = request.body.username
+    const ua = request.headers['user-agent'] && headerText(request.headers['user-agent']).slice(0, 160)
     if (ua) session.ua = ua // absent rather than empty: a field costs Redis memory
     session.via = replicaName
     // A new id at every login, the old session deleted: an id planted before login is worthless after it.

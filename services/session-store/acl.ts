@@ -11,7 +11,7 @@ export function aclRules (prefix: string): string {
   return `resetkeys ~${keyPatterns(prefix).all} resetchannels -@all ` +
     '+hello +client|setname +ping +info +role +quit +evalsha +eval +wait ' +
     '+time +exists +hget +hgetall +hmget +hset +hdel +hincrby +pexpireat +pexpiretime +del ' +
-    '+zadd +zrange +zrem +zremrangebyscore +get +incr +pexpire +pttl'
+    '+zadd +zcard +zrange +zrem +zremrangebyscore +get +incr +pexpire +pttl'
 }
 
 /** The README's line, with a placeholder password. */

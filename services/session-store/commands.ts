@@ -5,13 +5,14 @@ import * as scripts from './scripts.ts'
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sessionLoad(key: string, idleMs: number, increment?: string): Result<string[] | null, Context>
-    sessionCreate(key: string, idleMs: number, maxAgeMs: number, ...fields: string[]): Result<number, Context>
-    sessionPatch(key: string, setCount: number, ...fieldsThenDeletes: string[]): Result<number, Context>
-    sessionIncrement(key: string, field: string, by: number): Result<number | null, Context>
-    sessionDestroy(key: string, userField: string): Result<string | null, Context>
-    sessionIndexAdd(key: string, sessionId: string, slackMs: number, maxAgeMs: number): Result<number, Context>
-    sessionIndexList(key: string): Result<string[], Context>
+    // `deadline`: Redis time (epoch ms) past which the script refuses to run (see scripts.ts).
+    sessionLoad(key: string, deadline: number, idleMs: number, increment?: string): Result<string[] | null, Context>
+    sessionCreate(key: string, deadline: number, idleMs: number, maxAgeMs: number, ...fields: string[]): Result<number, Context>
+    sessionPatch(key: string, deadline: number, setCount: number, ...fieldsThenDeletes: string[]): Result<number, Context>
+    sessionIncrement(key: string, deadline: number, field: string, by: number): Result<number | null, Context>
+    sessionDestroy(key: string, deadline: number, userField: string): Result<string | null, Context>
+    sessionIndexAdd(key: string, deadline: number, sessionId: string, slackMs: number, maxAgeMs: number, maxPerUser: number, maxEvictions: number): Result<string[], Context>
+    sessionIndexList(key: string, deadline: number, limit: number): Result<string[], Context>
   }
 }
 

@@ -37,7 +37,9 @@ type Callback = (err?: unknown) => void
 
 // The fields as last read from or written to Redis, kept on the session object: a later save sends only the difference.
 const kSnapshot = Symbol('session-store.snapshot')
-interface Tracked { [kSnapshot]?: EncodedFields }
+// When the request that saves the session started (epoch ms): its writes refuse to run long after (store.ts).
+const kStartedAt = Symbol('session-store.started-at')
+interface Tracked { [kSnapshot]?: EncodedFields, [kStartedAt]?: number }
 
 /** @fastify/session's store interface (get/set/destroy) over the store's own API. */
 export class FastifySessionAdapter {
@@ -74,7 +76,7 @@ export class FastifySessionAdapter {
   /** Called for a new or changed session: a tracked one writes only its difference, a new one is created whole. */
   set (sessionId: string, session: object, callback: Callback): void {
     const fields = encodeFields(session)
-    this.#store.write(sessionId, (session as Tracked)[kSnapshot] ?? null, fields).then(() => {
+    this.#store.write(sessionId, (session as Tracked)[kSnapshot] ?? null, fields, (session as Tracked)[kStartedAt]).then(() => {
       (session as Tracked)[kSnapshot] = fields
       callback()
     }, callback)
@@ -126,6 +128,17 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
   // log out everyone who merely visits. Re-sign it instead. Runs before @fastify/session's own onSend.
   app.addHook('onSend', (request, reply, payload, done) => {
     const session = request.session
+    // The save @fastify/session's onSend may make carries the request's start. A request whose client has gone
+    // (the balancer gave up on a hung replica, which then resumed) saves nothing: nobody awaits its answer.
+    if (session) {
+      const socket = request.raw.socket
+      if (socket.destroyed || socket.readableEnded) {
+        request.log.warn('the client has gone: the session is not saved')
+        discardSession(request)
+        return done(null, payload)
+      }
+      (session as Tracked)[kStartedAt] = Date.now() - reply.elapsedTime
+    }
     const cookie = request.cookies?.[cookieName] // null when an earlier hook failed the request
     if (session && cookie !== undefined && cookie !== session.encryptedSessionId &&
         cookie.startsWith(`${session.sessionId}.`) && !session.isModified()) {

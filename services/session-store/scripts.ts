@@ -5,17 +5,29 @@
 // Time comes from Redis (TIME), never from a replica's clock: every replica agrees on expiry to the millisecond.
 // Reserved hash fields: @c created, @x absolute deadline (epoch ms). Last seen needs no field: the key's expiry
 // (PEXPIRETIME) is always last seen + idle time, unless capped by the deadline.
+//
+// Every script starts with a Redis 7 shebang, which makes Redis check its flags before running it:
+//  - `#!lua` (may write): refused whole, before running, while Redis is over maxmemory (a full Redis leaves
+//    nothing half-written, and no key from a login it refused);
+//  - `flags=allow-oom`: scripts that only change keys in place or delete (read and slide, list, end a
+//    session) keep working while Redis is full, so logged-in users keep being served.
+// And every script's first argument is a deadline in Redis' clock (epoch ms): past it, the request that sent
+// the script has given up (its answer was a 503, or the balancer's 504), so the script refuses to write.
 
-const NOW = `
+const PRELUDE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now > tonumber(ARGV[1]) then return redis.error_reply('DEADLINE the request gave up before this write ran') end
 `
 
+const MAY_GROW = `#!lua${PRELUDE}`
+const IN_PLACE = `#!lua flags=allow-oom${PRELUDE}`
+
 /**
- * KEYS: session. ARGV: idle ms, and optionally a counter field to increment in the same round trip.
+ * KEYS: session. ARGV: deadline, idle ms, and optionally a counter field to increment in the same round trip.
  * Returns the fields (flat, the counter's new value last) after sliding the expiry, or nil when gone.
  */
-export const LOAD = `${NOW}
+export const LOAD = `${IN_PLACE}
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return false end
 local deadline
@@ -26,60 +38,76 @@ if deadline == nil or deadline <= now then
   redis.call('DEL', KEYS[1])
   return false
 end
-redis.call('PEXPIREAT', KEYS[1], math.min(now + tonumber(ARGV[1]), deadline))
-if ARGV[2] then
-  fields[#fields + 1] = ARGV[2]
-  fields[#fields + 1] = tostring(redis.call('HINCRBY', KEYS[1], ARGV[2], 1))
+redis.call('PEXPIREAT', KEYS[1], math.min(now + tonumber(ARGV[2]), deadline))
+if ARGV[3] then
+  fields[#fields + 1] = ARGV[3]
+  fields[#fields + 1] = tostring(redis.call('HINCRBY', KEYS[1], ARGV[3], 1))
 end
 return fields
 `
 
-/** KEYS: session. ARGV: idle ms, max age ms, field, value, ... Returns the absolute deadline. */
-export const CREATE = `${NOW}
+/** KEYS: session. ARGV: deadline, idle ms, max age ms, field, value, ... Returns the absolute deadline. */
+export const CREATE = `${MAY_GROW}
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('ERR session id already in use') end
-local deadline = now + tonumber(ARGV[2])
-redis.call('HSET', KEYS[1], '@c', now, '@x', deadline, unpack(ARGV, 3))
-redis.call('PEXPIREAT', KEYS[1], math.min(now + tonumber(ARGV[1]), deadline))
+local deadline = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], '@c', now, '@x', deadline, unpack(ARGV, 4))
+redis.call('PEXPIREAT', KEYS[1], math.min(now + tonumber(ARGV[2]), deadline))
 return deadline
 `
 
-/** KEYS: session. ARGV: n, n field/value pairs to set, then fields to delete. 0 when the session is gone. */
-export const PATCH = `
+/** KEYS: session. ARGV: deadline, n, n field/value pairs to set, then fields to delete. 0 when the session is gone. */
+export const PATCH = `${MAY_GROW}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local n = tonumber(ARGV[1])
-if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 2, 1 + 2 * n)) end
-if #ARGV > 1 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 2 + 2 * n)) end
+local n = tonumber(ARGV[2])
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 3, 2 + 2 * n)) end
+if #ARGV > 2 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 3 + 2 * n)) end
 return 1
 `
 
-/** KEYS: session. ARGV: field, by. The new value, or nil when the session is gone (never resurrects it). */
-export const INCREMENT = `
+/** KEYS: session. ARGV: deadline, field, by. The new value, or nil when the session is gone (never resurrects it). */
+export const INCREMENT = `${MAY_GROW}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-return redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
 `
 
-/** KEYS: session. ARGV: user field. Deletes the session and returns its user (for the index), if any. */
-export const DESTROY = `
-local user = redis.call('HGET', KEYS[1], ARGV[1])
+/** KEYS: session. ARGV: deadline, user field. Deletes the session and returns its user (for the index), if any. */
+export const DESTROY = `${IN_PLACE}
+local user = redis.call('HGET', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[1])
 return user
 `
 
 /**
- * KEYS: user index (a sorted set: member session id, score its deadline). ARGV: session id, deadline slack ms,
- * max age ms. Prunes entries past their deadline and keeps the index alive exactly as long as its
- * longest-lived session, so it never leaks.
+ * KEYS: user index (a sorted set: member session id, score its deadline). ARGV: deadline, session id, deadline
+ * slack ms, max age ms, the most sessions a user may have, the most to evict at once. Prunes entries past their
+ * deadline, adds this one, and keeps the index alive exactly as long as its longest-lived session, so it never
+ * leaks. Beyond the cap, the oldest entries (lowest deadline: the earliest logins) leave the index: it returns
+ * their ids, whose sessions the caller then deletes (they live in other hash slots). The eviction per call is
+ * bounded too, so an index grown under an earlier, larger cap shrinks over a few logins, never in one long script.
  */
-export const INDEX_ADD = `${NOW}
+export const INDEX_ADD = `${MAY_GROW}
+local id = ARGV[2]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]) + tonumber(ARGV[3]), id)
+local evicted = {}
+local over = math.min(redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[5]), tonumber(ARGV[6]))
+if over > 0 then
+  -- One more than needed: a login in the same millisecond may rank before this one, which must stay.
+  for _, old in ipairs(redis.call('ZRANGE', KEYS[1], 0, over)) do
+    if old ~= id and #evicted < over then evicted[#evicted + 1] = old end
+  end
+  redis.call('ZREM', KEYS[1], unpack(evicted))
+end
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[1], last[2])
-return 1
+return evicted
 `
 
-/** KEYS: user index. Prunes entries past their deadline, then lists the session ids. */
-export const INDEX_LIST = `${NOW}
+/**
+ * KEYS: user index. ARGV: deadline, how many. Prunes entries past their deadline, then lists the ids of the
+ * newest sessions, at most that many, oldest first (bounded however large the index is).
+ */
+export const INDEX_LIST = `${IN_PLACE}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+return redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[2]), -1)
 `

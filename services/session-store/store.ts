@@ -7,6 +7,7 @@
 // counters use HINCRBY. fastify-adapter.ts plugs it into @fastify/session.
 import { SessionStoreUnavailableError } from '../errors.ts'
 import type { RedisClient } from '../redis.ts'
+import { RedisClock } from './clock.ts'
 import { defineSessionCommands } from './commands.ts'
 import { CREATED_FIELD, DEADLINE_FIELD, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
 
@@ -21,6 +22,13 @@ export interface SessionStoreOptions {
   waitTimeoutMs?: number
   /** Told of every round trip to Redis: the store operation it serves, its outcome and duration (metrics). */
   observe?: (operation: string, outcome: 'ok' | 'error', seconds: number) => void
+  /** The most live sessions a user may have: a login beyond it ends the oldest. */
+  maxPerUser?: number
+  /**
+   * How long after its request started a write may still run in Redis; past it, the script refuses. At most
+   * the Redis command timeout, so that a request answered 503 for a slow Redis never writes later.
+   */
+  writeWindowMs?: number
 }
 
 export type SessionFields = Record<string, unknown>
@@ -38,6 +46,10 @@ export interface SessionSummary {
 
 /** A deadline slack for index entries: the index entry is written just before its session, so it must outlive it. */
 const INDEX_SLACK_MS = 1000
+/** Sessions ended per login when an index holds more than the cap (grown under an earlier, larger cap). */
+const MAX_EVICTIONS_PER_LOGIN = 100
+/** Sessions ended per round trip by "log out everywhere". */
+const DESTROY_BATCH = 100
 
 function encode (value: unknown): string {
   return JSON.stringify(value) ?? 'null'
@@ -71,6 +83,9 @@ export class RedisSessionStore {
   readonly #waitReplicas: number
   readonly #waitTimeoutMs: number
   readonly #observe: SessionStoreOptions['observe']
+  readonly #maxPerUser: number
+  readonly #writeWindowMs: number
+  readonly #clock: RedisClock
 
   constructor (redis: RedisClient, options: SessionStoreOptions) {
     this.#redis = redis
@@ -81,6 +96,9 @@ export class RedisSessionStore {
     this.#waitReplicas = options.waitReplicas ?? 0
     this.#waitTimeoutMs = options.waitTimeoutMs ?? 250
     this.#observe = options.observe
+    this.#maxPerUser = options.maxPerUser ?? 50
+    this.#writeWindowMs = options.writeWindowMs ?? 450
+    this.#clock = new RedisClock(redis)
     defineSessionCommands(redis)
   }
 
@@ -96,12 +114,13 @@ export class RedisSessionStore {
    * Reads a live session and slides its idle expiry, in one round trip; with `increment`, also adds 1 to that
    * counter field in the same script. Null when absent or expired.
    */
-  async load (sessionId: string, increment?: string): Promise<SessionFields | null> {
+  async load (sessionId: string, increment?: string, startedAt = Date.now()): Promise<SessionFields | null> {
     if (!SESSION_ID.test(sessionId)) return null
     const key = this.key(sessionId)
+    const deadline = await this.#deadline(startedAt)
     const flat = await this.#call('load', increment
-      ? this.#redis.sessionLoad(key, this.#idleMs, increment)
-      : this.#redis.sessionLoad(key, this.#idleMs))
+      ? this.#redis.sessionLoad(key, deadline, this.#idleMs, increment)
+      : this.#redis.sessionLoad(key, deadline, this.#idleMs))
     if (flat === null) return null
     const fields: SessionFields = {}
     for (let i = 0; i < flat.length; i += 2) {
@@ -111,37 +130,44 @@ export class RedisSessionStore {
     return fields
   }
 
-  /** Writes a new session (after its user's index entry, so that no session escapes "log out everywhere"). */
-  async create (sessionId: string, fields: SessionFields): Promise<void> {
-    await this.#create(sessionId, encodeFields(fields))
+  /**
+   * Writes a new session (after its user's index entry, so that no session escapes "log out everywhere").
+   * `startedAt` (this replica's epoch ms): when the request began; its writes refuse to run much later.
+   */
+  async create (sessionId: string, fields: SessionFields, startedAt = Date.now()): Promise<void> {
+    await this.#create(sessionId, encodeFields(fields), await this.#deadline(startedAt))
   }
 
   /**
    * Writes what changed since `before` (the fields as read), or the whole session when it is new (`before`
    * null). A session ended meanwhile is not brought back.
    */
-  async write (sessionId: string, before: EncodedFields | null, after: EncodedFields): Promise<void> {
-    await (before ? this.#patch(sessionId, before, after) : this.#create(sessionId, after))
+  async write (sessionId: string, before: EncodedFields | null, after: EncodedFields, startedAt = Date.now()): Promise<void> {
+    const deadline = await this.#deadline(startedAt)
+    await (before ? this.#patch(sessionId, before, after, deadline) : this.#create(sessionId, after, deadline))
   }
 
   /** Adds 1 (or `by`) to a counter field atomically. Null when the session is gone: it is never resurrected. */
-  async increment (sessionId: string, field: string, by = 1): Promise<number | null> {
+  async increment (sessionId: string, field: string, by = 1, startedAt = Date.now()): Promise<number | null> {
     if (!SESSION_ID.test(sessionId)) return null
-    return await this.#call('increment', this.#redis.sessionIncrement(this.key(sessionId), field, by))
+    return await this.#call('increment', this.#redis.sessionIncrement(this.key(sessionId), await this.#deadline(startedAt), field, by))
   }
 
   /** Ends a session and drops it from its user's index. */
   async destroy (sessionId: string): Promise<void> {
     if (!SESSION_ID.test(sessionId)) return
-    const user = await this.#call('destroy', this.#redis.sessionDestroy(this.key(sessionId), this.#userField))
+    const user = await this.#call('destroy', this.#redis.sessionDestroy(this.key(sessionId), await this.#deadline(Date.now()), this.#userField))
     if (user !== null) await this.#call('destroy', this.#redis.zrem(this.userIndexKey(decode(user) as string), sessionId))
     await this.#replicated()
   }
 
-  /** The user's live sessions, oldest first; prunes index entries whose session is gone. */
+  /**
+   * The user's live sessions, oldest first; prunes index entries whose session is gone. At most the cap
+   * (the newest), whatever the index holds: the answer and the commands it takes stay bounded.
+   */
   async listForUser (user: string, fieldNames: string[] = []): Promise<Array<SessionSummary & { id: string }>> {
     const indexKey = this.userIndexKey(user)
-    const ids = await this.#call('list', this.#redis.sessionIndexList(indexKey))
+    const ids = await this.#call('list', this.#redis.sessionIndexList(indexKey, await this.#deadline(Date.now()), this.#maxPerUser))
     if (ids.length === 0) return []
     // One command per key (sessions live in different hash slots), all sent at once.
     const replies = await this.#call('list', Promise.all(ids.map(async id => await Promise.all([
@@ -179,36 +205,71 @@ export class RedisSessionStore {
     return true
   }
 
-  /** Ends every session of the user ("log out everywhere"). Returns how many ended. */
+  /**
+   * Ends every session of the user ("log out everywhere"), in bounded batches: the index holds no more than
+   * the cap, so one batch, unless it grew under an earlier, larger cap. Returns how many ended.
+   */
   async destroyAllForUser (user: string): Promise<number> {
     const indexKey = this.userIndexKey(user)
-    const ids = await this.#call('destroy_all', this.#redis.sessionIndexList(indexKey))
-    // One key per command: sessions live in different hash slots.
-    const deleted = await this.#call('destroy_all', Promise.all(ids.map(async id => await this.#redis.del(this.key(id)))))
-    if (ids.length > 0) await this.#call('destroy_all', this.#redis.zrem(indexKey, ...ids))
+    const batch = Math.max(this.#maxPerUser, DESTROY_BATCH)
+    let ended = 0
+    for (;;) {
+      const ids = await this.#call('destroy_all', this.#redis.sessionIndexList(indexKey, await this.#deadline(Date.now()), batch))
+      // One key per command: sessions live in different hash slots. Sessions first, then their entries, so
+      // that a failure half-way leaves no session without its entry.
+      const deleted = await this.#call('destroy_all', Promise.all(ids.map(async id => await this.#redis.del(this.key(id)))))
+      if (ids.length > 0) await this.#call('destroy_all', this.#redis.zrem(indexKey, ...ids))
+      ended += deleted.filter(n => n === 1).length
+      if (ids.length < batch) break
+    }
     await this.#replicated()
-    return deleted.filter(n => n === 1).length
+    return ended
   }
 
   // ---- internals -----------------------------------------------------------------------------------------
 
-  async #create (sessionId: string, fields: EncodedFields): Promise<void> {
+  async #create (sessionId: string, fields: EncodedFields, deadline: number): Promise<void> {
     const flat = Object.entries(fields).flat()
     const user = fields[this.#userField]
     if (user === undefined) {
-      await this.#call('create', this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat))
+      await this.#call('create', this.#redis.sessionCreate(this.key(sessionId), deadline, this.#idleMs, this.#maxAgeMs, ...flat))
     } else {
       // The index entry goes first, so that no session ever exists without it; the two keys live in different
       // hash slots, so they are two commands. On one connection they run in the order sent; a cluster may send
       // them to two nodes, so there the session waits for the index's answer (one more round trip, at login).
-      const addToIndex = this.#redis.sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs)
-      const create = async () => await this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat)
-      await this.#call<unknown>('create', this.#redis.isCluster ? addToIndex.then(create) : Promise.all([addToIndex, create()]))
+      // Both carry the same deadline: a refused index entry means a refused session (a refused session may
+      // leave an index entry, pruned when listed).
+      const addToIndex = this.#indexAdd(decode(user) as string, sessionId, deadline)
+      const create = async () => await this.#redis.sessionCreate(this.key(sessionId), deadline, this.#idleMs, this.#maxAgeMs, ...flat)
+      const [evicted] = await this.#call('create', this.#redis.isCluster
+        ? addToIndex.then(async evicted => [evicted, await create()] as const)
+        : Promise.all([addToIndex, create()]))
+      await this.#endEvicted(evicted)
     }
     await this.#replicated()
   }
 
-  async #patch (sessionId: string, before: EncodedFields, after: EncodedFields): Promise<void> {
+  async #indexAdd (user: string, sessionId: string, deadline: number): Promise<string[]> {
+    return await this.#redis.sessionIndexAdd(this.userIndexKey(user), deadline, sessionId, INDEX_SLACK_MS, this.#maxAgeMs,
+      this.#maxPerUser, MAX_EVICTIONS_PER_LOGIN)
+  }
+
+  /**
+   * Deletes the sessions a login pushed out of their user's index (one command per key: other hash slots).
+   * Should that fail, the login is answered 503, and such a session lives on until its idle expiry, unlisted.
+   */
+  async #endEvicted (evicted: string[]): Promise<void> {
+    if (evicted.length > 0) await this.#call('evict', Promise.all(evicted.map(async id => await this.#redis.del(this.key(id)))))
+  }
+
+  /** The Redis time past which a write of a request that started at `startedAt` must not run. */
+  async #deadline (startedAt: number): Promise<number> {
+    // Not a store operation of its own (metrics): a TIME only the first time, or after a reconnect.
+    const redisTime = await this.#clock.toRedis(startedAt).catch(err => { throw new SessionStoreUnavailableError({ cause: err }) })
+    return Math.floor(redisTime) + this.#writeWindowMs
+  }
+
+  async #patch (sessionId: string, before: EncodedFields, after: EncodedFields, deadline: number): Promise<void> {
     const sets: string[] = []
     const deletes: string[] = []
     for (const [name, value] of Object.entries(after)) if (before[name] !== value) sets.push(name, value)
@@ -216,9 +277,9 @@ export class RedisSessionStore {
     if (sets.length === 0 && deletes.length === 0) return
     const user = after[this.#userField]
     if (user !== undefined && user !== before[this.#userField]) {
-      await this.#call('patch', this.#redis.sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs))
+      await this.#endEvicted(await this.#call('patch', this.#indexAdd(decode(user) as string, sessionId, deadline)))
     }
-    await this.#call('patch', this.#redis.sessionPatch(this.key(sessionId), sets.length / 2, ...sets, ...deletes))
+    await this.#call('patch', this.#redis.sessionPatch(this.key(sessionId), deadline, sets.length / 2, ...sets, ...deletes))
   }
 
   /**

@@ -1,0 +1,38 @@
+// The username rule on its own: what the login's JSON schema checks, after normalisation (routes/pages.ts).
+import t from 'tap'
+import { headerText, normaliseUsername, USERNAME } from '../../services/routes/pages.ts'
+
+// As the schema validator compiles a pattern (ajv: Unicode mode), applied to what is stored.
+const rule = new RegExp(USERNAME, 'u')
+const accepted = (raw: string): boolean => {
+  const stored = normaliseUsername(raw) as string
+  return rule.test(stored) && [...stored].length <= 64
+}
+
+t.test('names people have pass, stored precomposed', async t => {
+  for (const name of ['alice', 'Zoë Martin', 'josé.o_b@x-y', '日本語', 'Ωμέγα', 'e\u0301'.repeat(64)]) {
+    t.ok(accepted(name), JSON.stringify(name))
+  }
+  t.equal(normaliseUsername('e\u0301'), '\u00E9')
+})
+
+t.test('invisible characters never pass, wherever they stand', async t => {
+  // Default_Ignorable_Code_Point: letters and marks that show as nothing, and format characters.
+  for (const invisible of ['\u3164', '\u115F', '\u1160', '\uFFA0', '\u034F', '\u200B', '\u200D', '\u00AD', '\u2060', '\uFE0F']) {
+    for (const name of [`${invisible}alice`, `ali${invisible}ce`, `alice${invisible}`]) {
+      t.notOk(accepted(name), `U+${invisible.codePointAt(0)!.toString(16).toUpperCase()} in ${JSON.stringify(name)}`)
+    }
+  }
+})
+
+t.test('the length is that of the normalised name: U+FB2C is three code points once stored', async t => {
+  t.equal([...(normaliseUsername('\uFB2C') as string)].length, 3)
+  t.notOk(accepted('\uFB2C'.repeat(64)), '64 typed, 192 stored: refused')
+  t.ok(accepted('\uFB2C'.repeat(21)), '21 typed, 63 stored: accepted')
+})
+
+t.test('a user agent sent as UTF-8 bytes reads as the browser wrote it; other bytes stay as they are', async t => {
+  t.equal(headerText(Buffer.from('Zoë ✓', 'utf8').toString('latin1')), 'Zoë ✓')
+  t.equal(headerText('caf\u00E9'), 'caf\u00E9', 'not valid UTF-8: kept as latin1')
+  t.equal(headerText('Mozilla/5.0'), 'Mozilla/5.0')
+})
