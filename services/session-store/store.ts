@@ -8,7 +8,7 @@
 import { SessionStoreUnavailableError } from '../errors.ts'
 import type { RedisClient } from '../redis.ts'
 import { defineSessionCommands } from './commands.ts'
-import { CREATED_FIELD, DEADLINE_FIELD, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
+import { CREATED_FIELD, DEADLINE_FIELD, loginRequestKey, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
 
 export interface SessionStoreOptions {
   prefix: string
@@ -38,6 +38,9 @@ export interface SessionSummary {
 
 /** A deadline slack for index entries: the index entry is written just before its session, so it must outlive it. */
 const INDEX_SLACK_MS = 1000
+
+/** How long a login's request id keeps naming its session: well past nginx's retries (proxy_next_upstream_timeout 5 s). */
+const LOGIN_RETRY_WINDOW_MS = 60_000
 
 function encode (value: unknown): string {
   return JSON.stringify(value) ?? 'null'
@@ -109,6 +112,17 @@ export class RedisSessionStore {
       if (name.charCodeAt(0) !== 64 /* @: the store's own fields */) fields[name] = decode(flat[i + 1] as string)
     }
     return fields
+  }
+
+  /**
+   * The id of the session a login creates. nginx re-sends a login whose replica died before answering, with the
+   * same request id: the first attempt records its fresh id under that request id (SET NX), and a repeat gets that
+   * id back, so it writes the same session (see #create) instead of a second one.
+   */
+  async loginSessionId (requestId: string, fresh: string): Promise<string> {
+    const earlier = await this.#call('login_id',
+      this.#redis.set(loginRequestKey(this.#prefix, requestId), fresh, 'PX', LOGIN_RETRY_WINDOW_MS, 'NX', 'GET'))
+    return earlier ?? fresh
   }
 
   /** Writes a new session (after its user's index entry, so that no session escapes "log out everywhere"). */
@@ -203,6 +217,11 @@ export class RedisSessionStore {
       // them to two nodes, so there the session waits for the index's answer (one more round trip, at login).
       const addToIndex = this.#redis.sessionIndexAdd(this.userIndexKey(decode(user) as string), sessionId, INDEX_SLACK_MS, this.#maxAgeMs)
       const create = async () => await this.#redis.sessionCreate(this.key(sessionId), this.#idleMs, this.#maxAgeMs, ...flat)
+        .catch(async (err: Error) => {
+          // A repeated login (same request id, so same id) finding what its first attempt wrote for the same user: done.
+          if (!err.message.includes('session id already in use') || await this.#redis.hget(this.key(sessionId), this.#userField) !== user) throw err
+          return 0
+        })
       await this.#call<unknown>('create', this.#redis.isCluster ? addToIndex.then(create) : Promise.all([addToIndex, create()]))
     }
     await this.#replicated()
