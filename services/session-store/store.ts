@@ -6,7 +6,7 @@
 // Reads slide the idle expiry in the same script that reads (one round trip); writes send only changed fields;
 // counters use HINCRBY. fastify-adapter.ts plugs it into @fastify/session.
 import { SessionStoreUnavailableError } from '../errors.ts'
-import type { RedisClient } from '../redis.ts'
+import { connectionsFor, type RedisClient } from '../redis.ts'
 import { defineSessionCommands } from './commands.ts'
 import { CREATED_FIELD, DEADLINE_FIELD, loginRequestKey, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
 
@@ -148,8 +148,9 @@ export class RedisSessionStore {
   async destroy (sessionId: string): Promise<void> {
     if (!SESSION_ID.test(sessionId)) return
     const user = await this.#call('destroy', this.#redis.sessionDestroy(this.key(sessionId), this.#userField))
-    if (user !== null) await this.#call('destroy', this.#redis.zrem(this.userIndexKey(decode(user) as string), sessionId))
-    await this.#replicated()
+    const indexKey = user === null ? undefined : this.userIndexKey(decode(user) as string)
+    if (indexKey) await this.#call('destroy', this.#redis.zrem(indexKey, sessionId))
+    await this.#replicated([this.key(sessionId), ...(indexKey ? [indexKey] : [])])
   }
 
   /** The user's live sessions, oldest first; prunes index entries whose session is gone. */
@@ -200,7 +201,7 @@ export class RedisSessionStore {
     // One key per command: sessions live in different hash slots.
     const deleted = await this.#call('destroy_all', Promise.all(ids.map(async id => await this.#redis.del(this.key(id)))))
     if (ids.length > 0) await this.#call('destroy_all', this.#redis.zrem(indexKey, ...ids))
-    await this.#replicated()
+    await this.#replicated([indexKey, ...ids.map(id => this.key(id))])
     return deleted.filter(n => n === 1).length
   }
 
@@ -224,7 +225,7 @@ export class RedisSessionStore {
         })
       await this.#call<unknown>('create', this.#redis.isCluster ? addToIndex.then(create) : Promise.all([addToIndex, create()]))
     }
-    await this.#replicated()
+    await this.#replicated([this.key(sessionId), ...(user === undefined ? [] : [this.userIndexKey(decode(user) as string)])])
   }
 
   async #patch (sessionId: string, before: EncodedFields, after: EncodedFields): Promise<void> {
@@ -242,11 +243,14 @@ export class RedisSessionStore {
 
   /**
    * Redis replicates asynchronously: a failover right after a login could lose the session, or bring back one
-   * just ended. WAIT holds the answer until enough replicas have everything this connection wrote.
+   * just ended. WAIT holds the answer until enough replicas have everything this connection wrote; on a cluster,
+   * one WAIT per primary that got one of these keys, each over that node's connection.
    */
-  async #replicated (): Promise<void> {
+  async #replicated (keys: string[]): Promise<void> {
     if (this.#waitReplicas === 0) return
-    const acknowledged = await this.#call('wait', this.#redis.wait(this.#waitReplicas, this.#waitTimeoutMs))
+    const acks = await this.#call('wait', Promise.all(connectionsFor(this.#redis, keys)
+      .map(async connection => await connection.wait(this.#waitReplicas, this.#waitTimeoutMs))))
+    const acknowledged = Math.min(...acks)
     if (acknowledged < this.#waitReplicas) {
       throw new SessionStoreUnavailableError({ cause: new Error(`${acknowledged} of ${this.#waitReplicas} Redis replicas acknowledged the write`) })
     }

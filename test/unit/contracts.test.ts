@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { PROJECT_ROOT } from '../../harness/paths.ts'
 import { SETTINGS } from '../../services/config.ts'
-import { aclSetUser } from '../../services/session-store/acl.ts'
+import { aclSetUser, CLUSTER_ACL_RULES } from '../../services/session-store/acl.ts'
 
 const readme = readFileSync(`${PROJECT_ROOT}/README.md`, 'utf8')
 
@@ -18,4 +18,5 @@ t.test('the README\'s configuration table lists exactly the settings a replica r
 
 t.test('the README shows the ACL line the access test runs', async t => {
   t.ok(readme.includes(aclSetUser('sessions', 'sess:')), aclSetUser('sessions', 'sess:'))
+  t.ok(readme.includes(`ACL SETUSER sessions ${CLUSTER_ACL_RULES}`), 'and the cluster addition the cluster test runs')
 })
