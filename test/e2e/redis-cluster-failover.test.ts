@@ -23,15 +23,15 @@ t.test('a primary SIGKILLed under load: its replica takes over, its shard 503s f
   const onVictim = users.filter(u => u.shard === victim.id)
   const elsewhere = users.filter(u => u.shard !== victim.id)
 
-  let running = true
+  const load = { running: true }
   const loops = users.map(async user => {
-    while (running) {
+    while (load.running) {
       const res = await user.browser.get('/')
       user.visits.push({ at: performance.now(), status: res.status, text: res.text })
       if (res.status !== 200) await new Promise(resolve => setTimeout(resolve, 20)) // a user retrying, not a spin
     }
   })
-  t.teardown(async () => { running = false; await Promise.all(loops) })
+  t.teardown(async () => { load.running = false; await Promise.all(loops) })
   await pollUntil('every user to have visited', async () => users.every(u => u.visits.length > 3) ? true : undefined, scaled(10_000))
 
   // 50 logins acknowledged (each waited for a replica), then the kill at once.
@@ -51,7 +51,7 @@ t.test('a primary SIGKILLed under load: its replica takes over, its shard 503s f
   await pollUntil('the victim shard\'s users to be served again', async () =>
     onVictim.every(u => u.visits.some(v => v.at > killedAt && v.status === 200)) ? true : undefined, scaled(20_000), 20)
   const servedAgainAt = performance.now()
-  running = false
+  load.running = false
   await Promise.all(loops)
 
   const after = (u: typeof users[number]) => u.visits.filter(v => v.at > killedAt)
