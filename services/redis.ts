@@ -1,6 +1,5 @@
 // The Redis connection: standalone, through Sentinel, or to a Redis Cluster, with every wait bounded so that an
 // outage turns into a fast, clear error instead of requests piling up on an offline queue.
-import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { Cluster, type ClusterOptions, Command, Redis, type RedisOptions } from 'ioredis'
 import type { RedisConfig } from './config.ts'
@@ -84,10 +83,12 @@ export function connectionsFor (redis: RedisClient, keys: string[]): Redis[] {
 
 /** Resolves once the connection is ready; on a cluster, once every node's connection is. */
 export async function untilReady (redis: RedisClient): Promise<void> {
-  if (redis.status !== 'ready') await once(redis, 'ready')
-  if (redis instanceof Cluster) {
-    await Promise.all(redis.nodes().map(async node => { if (node.status !== 'ready') await once(node, 'ready') }))
+  // Not events.once: it rejects on the first 'error', and a failed attempt is not the end (reconnects follow).
+  const ready = async (client: Redis | Cluster) => {
+    if (client.status !== 'ready') await new Promise(resolve => client.once('ready', resolve))
   }
+  await ready(redis)
+  if (redis instanceof Cluster) await Promise.all(redis.nodes().map(ready))
 }
 
 /** Connects in the background; commands fail fast (503) until the connection is ready. */

@@ -39,7 +39,10 @@ export interface SessionSummary {
 /** A deadline slack for index entries: the index entry is written just before its session, so it must outlive it. */
 const INDEX_SLACK_MS = 1000
 
-/** How long a login's request id keeps naming its session: well past nginx's retries (proxy_next_upstream_timeout 5 s). */
+/**
+ * How long a login's request id keeps naming its session: well past nginx's retries (proxy_next_upstream_timeout
+ * 5 s), and never longer than the session itself could live.
+ */
 const LOGIN_RETRY_WINDOW_MS = 60_000
 
 function encode (value: unknown): string {
@@ -121,7 +124,7 @@ export class RedisSessionStore {
    */
   async loginSessionId (requestId: string, fresh: string): Promise<string> {
     const earlier = await this.#call('login_id',
-      this.#redis.set(loginRequestKey(this.#prefix, requestId), fresh, 'PX', LOGIN_RETRY_WINDOW_MS, 'NX', 'GET'))
+      this.#redis.set(loginRequestKey(this.#prefix, requestId), fresh, 'PX', Math.min(LOGIN_RETRY_WINDOW_MS, this.#maxAgeMs), 'NX', 'GET'))
     return earlier ?? fresh
   }
 
