@@ -1,6 +1,8 @@
-// Redis Cluster on loopback: three primaries (append-only, like every Redis here) sharing the 16,384 hash
-// slots, joined with `redis-cli --cluster create`. A user's sessions and index land on different nodes, as they
-// do in a managed cluster; the replicas find the nodes through REDIS_CLUSTER_NODES.
+// Redis Cluster on loopback, as managed services run it ("cluster mode enabled"): N primaries sharing the 16,384
+// hash slots, each with a replica that takes over when it dies, joined with `redis-cli --cluster create
+// --cluster-replicas 1`. Every node is append-only, like every Redis here. The harness can also move slots
+// (reshard, rebalance) and add a shard, as an operator would with redis-cli. The replicas of the app find the
+// nodes through REDIS_CLUSTER_NODES.
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -10,53 +12,170 @@ import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer, withClient } from './redis-server.ts'
 import { scaled } from './timeouts.ts'
 
+const run = promisify(execFile)
+
 export interface RedisClusterOptions {
   dir: string
-  nodes?: number
+  /** Primaries (default 3). */
+  primaries?: number
+  /** Replicas per primary (default 1; 0: primaries only). */
+  replicasPerPrimary?: number
+  /**
+   * How long a node may be unreachable before the others declare it failed and its replica is promoted
+   * (default 1000 ms; managed services use seconds to tens of seconds).
+   */
+  nodeTimeoutMs?: number
   onLine?: LineListener
 }
 
-export class RedisClusterGroup {
-  readonly nodes: RedisServer[]
+/** One node as the cluster sees it (CLUSTER NODES). */
+export interface ClusterNodeInfo {
+  id: string
+  port: number
+  role: 'primary' | 'replica'
+  /** The primary's id, for a replica. */
+  primaryId: string | null
+  failed: boolean
+  slots: number
+}
 
-  private constructor (nodes: RedisServer[]) {
-    this.nodes = nodes
+export class RedisClusterGroup {
+  readonly nodes: RedisServer[] = []
+  readonly #options: RedisClusterOptions
+
+  private constructor (options: RedisClusterOptions) {
+    this.#options = options
   }
 
   static async start (options: RedisClusterOptions): Promise<RedisClusterGroup> {
-    const nodes: RedisServer[] = []
+    const group = new RedisClusterGroup(options)
+    const primaries = options.primaries ?? 3
+    const perPrimary = options.replicasPerPrimary ?? 1
     try {
-      for (let i = 1; i <= (options.nodes ?? 3); i++) {
-        const dir = join(options.dir, `node-${i}`)
-        nodes.push(await RedisServer.start({
-          name: `redis-node-${i}`,
-          dir,
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '2000'],
-          onLine: options.onLine
-        }))
-      }
-      await promisify(execFile)(findBinary('redis-cli'),
-        ['--cluster', 'create', ...nodes.map(n => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'])
-      const group = new RedisClusterGroup(nodes)
-      await pollUntil('every node to see the cluster as ok', async () => {
-        const states = await group.eachNode(async node => await node.cluster('INFO') as string)
-        return states.every(info => info.includes('cluster_state:ok')) ? true : undefined
-      }, scaled(15_000), 100)
+      for (let i = 0; i < primaries * (1 + perPrimary); i++) await group.#startNode()
+      // All on one host: redis-cli warns that replicas share their primary's host, and goes on.
+      await group.#cli('--cluster', 'create', ...group.nodes.map(n => `127.0.0.1:${n.port}`),
+        '--cluster-replicas', String(perPrimary), '--cluster-yes')
+      await group.waitUntilHealthy()
       return group
     } catch (err) {
-      await Promise.all(nodes.map(async node => await node.stop()))
+      await group.stop()
       throw err
     }
   }
 
-  /** REDIS_CLUSTER_NODES for the replicas. */
+  async #startNode (): Promise<RedisServer> {
+    const n = this.nodes.length + 1
+    const dir = join(this.#options.dir, `node-${n}`)
+    const node = await RedisServer.start({
+      name: `redis-node-${n}`,
+      dir,
+      args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'),
+        '--cluster-node-timeout', String(this.#options.nodeTimeoutMs ?? 1000),
+        // A shard without a live primary fails its own slots only: the other shards go on serving.
+        '--cluster-require-full-coverage', 'no',
+        // A replica takes over however long it had been cut off from its primary (the test kills primaries
+        // under load; availability first, as managed services choose).
+        '--cluster-replica-validity-factor', '0'],
+      onLine: this.#options.onLine
+    })
+    this.nodes.push(node)
+    return node
+  }
+
+  /** REDIS_CLUSTER_NODES for the replicas: every node (any one is enough to discover the cluster). */
   get addresses (): string {
     return this.nodes.map(n => `127.0.0.1:${n.port}`).join(',')
   }
 
-  /** Runs `fn` on each node (per-node commands: DBSIZE, SCRIPT FLUSH, …). */
+  /** The nodes whose process runs. */
+  get live (): RedisServer[] {
+    return this.nodes.filter(n => n.process.alive)
+  }
+
+  /** Runs `fn` on each live node (per-node commands: DBSIZE, SCRIPT FLUSH, ACL SETUSER, …). */
   async eachNode<T> (fn: (node: Redis) => Promise<T>): Promise<T[]> {
-    return await Promise.all(this.nodes.map(async server => await withClient(server.port, fn)))
+    return await Promise.all(this.live.map(async server => await withClient(server.port, fn)))
+  }
+
+  /** The cluster as a live node sees it. */
+  async topology (): Promise<ClusterNodeInfo[]> {
+    const text = await withClient(this.live[0]!.port, async redis => await redis.cluster('NODES') as string)
+    return text.trim().split('\n').map(line => {
+      const [id, address, flags, primaryId, , , , , ...slots] = line.split(' ')
+      const slotCount = slots.filter(s => !s.startsWith('[')).reduce((sum, range) => {
+        const [from, to = from] = range.split('-').map(Number)
+        return sum + to! - from! + 1
+      }, 0)
+      return {
+        id: id!,
+        port: Number(/:(\d+)@/.exec(address!)?.[1]),
+        role: flags!.includes('master') ? 'primary' : 'replica',
+        primaryId: primaryId === '-' ? null : primaryId!,
+        failed: flags!.split(',').includes('fail'),
+        slots: slotCount
+      }
+    })
+  }
+
+  /** The server of a cluster node. */
+  server (info: { port: number }): RedisServer {
+    return this.nodes.find(n => n.port === info.port)!
+  }
+
+  /** The primary that holds a key now. */
+  async primaryFor (key: string): Promise<ClusterNodeInfo> {
+    const slot = await withClient(this.live[0]!.port, async redis => await redis.cluster('KEYSLOT', key) as number)
+    const slots = await withClient(this.live[0]!.port, async redis => await redis.cluster('SLOTS'))
+    const owner = slots.find(([from, to]) => slot >= from && slot <= to)
+    if (!owner) throw new Error(`no primary serves slot ${slot}`)
+    return (await this.topology()).find(n => n.port === owner[2]?.[1])!
+  }
+
+  /**
+   * Until every slot is served by a primary that every live node agrees on, each shard has its replicas, and no
+   * slot is half-moved (`redis-cli --cluster check`).
+   */
+  async waitUntilHealthy (timeoutMs = scaled(20_000)): Promise<void> {
+    await pollUntil('the cluster to be healthy', async () => {
+      const states = await this.eachNode(async node => await node.cluster('INFO') as string)
+      if (!states.every(info => info.includes('cluster_state:ok'))) return undefined
+      // Every replica has had its primary's data and follows it (a WAIT counts only such replicas).
+      const roles = await this.eachNode(async node => await node.info('replication'))
+      if (roles.some(info => info.includes('role:slave') && !info.includes('master_link_status:up'))) return undefined
+      const check = await this.#cli('--cluster', 'check', `127.0.0.1:${this.live[0]!.port}`).catch(() => undefined)
+      return check && !/\[ERR\]|\[WARNING\]/.test(check) ? true : undefined
+    }, timeoutMs, 100)
+  }
+
+  /** Moves `slots` slots from one primary to another (`redis-cli --cluster reshard`), keys and all. */
+  async reshard (from: ClusterNodeInfo, to: ClusterNodeInfo, slots: number): Promise<void> {
+    await this.#cli('--cluster', 'reshard', `127.0.0.1:${this.live[0]!.port}`, '--cluster-from', from.id,
+      '--cluster-to', to.id, '--cluster-slots', String(slots), '--cluster-yes', '--cluster-pipeline', '100')
+  }
+
+  /** Evens out the slots (`redis-cli --cluster rebalance`), new empty primaries included. */
+  async rebalance (): Promise<void> {
+    await this.#cli('--cluster', 'rebalance', `127.0.0.1:${this.live[0]!.port}`, '--cluster-use-empty-masters',
+      '--cluster-pipeline', '100')
+  }
+
+  /** A new shard: a primary with no slots yet (see rebalance) and its replica (`redis-cli --cluster add-node`). */
+  async addShard (): Promise<ClusterNodeInfo> {
+    const existing = `127.0.0.1:${this.live[0]!.port}`
+    const primary = await this.#startNode()
+    await this.#cli('--cluster', 'add-node', `127.0.0.1:${primary.port}`, existing)
+    const info = await pollUntil('the new primary to be known', async () =>
+      (await this.topology()).find(n => n.port === primary.port && n.role === 'primary'), scaled(10_000), 100)
+    const replica = await this.#startNode()
+    await this.#cli('--cluster', 'add-node', `127.0.0.1:${replica.port}`, existing, '--cluster-slave', '--cluster-master-id', info.id)
+    await this.waitUntilHealthy()
+    return info
+  }
+
+  async #cli (...args: string[]): Promise<string> {
+    const { stdout } = await run(findBinary('redis-cli'), args, { timeout: scaled(120_000) })
+    return stdout
   }
 
   async stop (): Promise<void> {

@@ -2,8 +2,10 @@
 // one line per request. Ctrl-C or SIGTERM stops everything; SIGHUP (`npm run restart:rolling`) restarts the
 // replicas one by one without failing a request.
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { installMissing, MissingBinaryError } from './binaries.ts'
 import { LocalStack } from './local-stack.ts'
+import { RedisClusterGroup } from './redis-cluster.ts'
 import { colourFor, formatLine } from './log-format.ts'
 import type { Replica } from './replicas.ts'
 import { SETTING_VARIABLES } from '../services/config.ts'
@@ -30,7 +32,8 @@ const print = (source: string, line: string) => {
 
 // The one place besides CI that installs anything: the user asked for the stack to run here.
 try {
-  installMissing(env.REDIS_URL ? ['nginx'] : ['nginx', 'redis-server'], line => print('launcher', line))
+  const cluster = Boolean(env.REDIS_CLUSTER && env.REDIS_CLUSTER !== '0')
+  installMissing(cluster ? ['nginx', 'redis-server', 'redis-cli'] : env.REDIS_URL ? ['nginx'] : ['nginx', 'redis-server'], line => print('launcher', line))
 } catch (err) {
   if (!(err instanceof MissingBinaryError)) throw err
   console.error(err.message)
@@ -39,10 +42,19 @@ try {
 
 const replicas = number('REPLICAS', 3)
 mkdirSync(RUN_DIR, { recursive: true })
-print('launcher', `starting Redis, ${replicas} replicas and nginx …`)
+// REDIS_CLUSTER=N (or 1 for 3): a Redis Cluster of N primaries, each with a replica, instead of one Redis.
+const clusterPrimaries = env.REDIS_CLUSTER && env.REDIS_CLUSTER !== '0' ? Math.max(3, number('REDIS_CLUSTER', 3)) : 0
+print('launcher', `starting ${clusterPrimaries ? `a Redis Cluster (${clusterPrimaries} primaries, a replica each)` : 'Redis'}, ${replicas} replicas and nginx …`)
 
+let cluster: RedisClusterGroup | undefined
 let stack: LocalStack
 try {
+  if (clusterPrimaries) {
+    // A fresh cluster each time: its nodes' ports are picked anew, so last run's cluster config would not fit.
+    const dir = join(RUN_DIR, 'redis-cluster')
+    rmSync(dir, { recursive: true, force: true })
+    cluster = await RedisClusterGroup.start({ dir, primaries: clusterPrimaries, onLine: (source, line) => print(source, line) })
+  }
   stack = await LocalStack.start({
     replicas,
     basePort: number('BASE_PORT', 3001),
@@ -50,14 +62,18 @@ try {
     redisPort: number('REDIS_PORT', 6380),
     metricsBasePort: number('METRICS_BASE_PORT', 9464),
     nginxStatusPort: number('NGINX_STATUS_PORT', 8081),
-    redisUrl: env.REDIS_URL,
+    redisUrl: cluster ? cluster.nodes[0]!.url : env.REDIS_URL,
     // Redis keeps its data here across runs (append-only file).
     dir: RUN_DIR,
-    env: Object.fromEntries(PASSED_TO_REPLICAS.filter(k => env[k] !== undefined).map(k => [k, env[k]!])),
+    env: {
+      ...Object.fromEntries(PASSED_TO_REPLICAS.filter(k => env[k] !== undefined).map(k => [k, env[k]!])),
+      ...(cluster ? { REDIS_CLUSTER_NODES: cluster.addresses } : {})
+    },
     onLine: (source, line) => print(source, line)
   })
 } catch (err) {
   console.error(`\nCould not start: ${(err as Error).message}`)
+  await cluster?.stop()
   process.exit(1)
 }
 
@@ -76,7 +92,9 @@ function withoutPassword (url: string): string {
 function printTable (): void {
   const rows = [
     ['NAME', 'PORT', 'PID', 'URL'],
-    ...(stack.redis ? [['redis', String(stack.redis.port), String(stack.redis.process.pid), stack.redis.url]] : [['redis', '-', '-', withoutPassword(stack.redisUrl)]]),
+    ...(cluster
+      ? cluster.nodes.map(n => [n.name, String(n.port), String(n.process.pid), n.url])
+      : stack.redis ? [['redis', String(stack.redis.port), String(stack.redis.process.pid), stack.redis.url]] : [['redis', '-', '-', withoutPassword(stack.redisUrl)]]),
     ...stack.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
     ['nginx', String(stack.nginx.port), String(stack.nginx.process.pid), stack.url]
   ]
@@ -97,6 +115,7 @@ async function shutdown (signal: string): Promise<void> {
   stopping = true
   print('launcher', `${signal}: stopping nginx, replicas, Redis …`)
   await stack.stop()
+  await cluster?.stop()
   rmSync(pidFile, { force: true })
   print('launcher', 'stopped')
   process.exit(0)

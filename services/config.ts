@@ -221,8 +221,6 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const clusterNodes = parseAddresses('REDIS_CLUSTER_NODES', value('REDIS_CLUSTER_NODES'), 6379)
   const waitReplicas = integer('SESSION_WAIT_REPLICAS', value('SESSION_WAIT_REPLICAS'), 0, 16)
   if (sentinels.length > 0 && clusterNodes.length > 0) throw new ConfigError('set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both')
-  // WAIT has no key, so a cluster client cannot send it to the node that holds the session just written.
-  if (clusterNodes.length > 0 && waitReplicas > 0) throw new ConfigError('SESSION_WAIT_REPLICAS is not supported with REDIS_CLUSTER_NODES')
   const shutdownDrainMs = parseDuration('SHUTDOWN_DRAIN', value('SHUTDOWN_DRAIN'))
   const shutdownGraceMs = parseDuration('SHUTDOWN_GRACE', value('SHUTDOWN_GRACE'))
   if (shutdownDrainMs >= shutdownGraceMs) throw new ConfigError('SHUTDOWN_DRAIN must be shorter than SHUTDOWN_GRACE')

@@ -1,7 +1,7 @@
 // The Redis connection: standalone, through Sentinel, or to a Redis Cluster, with every wait bounded so that an
 // outage turns into a fast, clear error instead of requests piling up on an offline queue.
 import { readFileSync } from 'node:fs'
-import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
+import { Cluster, type ClusterOptions, Command, Redis, type RedisOptions } from 'ioredis'
 import type { RedisConfig } from './config.ts'
 
 /** What the store and the app talk to: one connection, or a cluster client routing each key to its node. */
@@ -55,8 +55,40 @@ function clusterOptions (config: RedisConfig, connectionName: string): ClusterOp
     retryDelayOnClusterDown: 0,
     retryDelayOnFailover: 0,
     maxRedirections: 4,
-    slotsRefreshTimeout: 2000
+    slotsRefreshTimeout: 2000,
+    // Without errors ioredis never asks again who serves which slot: a promoted replica or a new shard is found
+    // within a second (one CLUSTER SLOTS per second per replica), besides the MOVED answers that also tell it.
+    slotsRefreshInterval: 1000
   }
+}
+
+/**
+ * The connections a WAIT must go over to cover the writes to these keys. WAIT has no key: it counts the replicas
+ * that have everything its own connection wrote. One Redis: its connection. A cluster keeps one connection per
+ * node, so the WAIT for a key goes to the connection of the primary that serves the key's slot, the one its
+ * write went over (after a MOVED, ioredis has already updated the slot).
+ */
+export function connectionsFor (redis: RedisClient, keys: string[]): Redis[] {
+  if (!(redis instanceof Cluster)) return [redis]
+  const primaries = new Map(redis.nodes('master').map(node => [`${node.options.host}:${node.options.port}`, node]))
+  const connections = new Set<Redis>()
+  for (const key of keys) {
+    const slot = new Command('get', [key]).getSlot() // ioredis' own key → slot hashing, hash tags included
+    const node = primaries.get(redis.slots[slot]?.[0] ?? '')
+    if (!node) throw new Error(`no connection to the primary of slot ${slot}`)
+    connections.add(node)
+  }
+  return [...connections]
+}
+
+/** Resolves once the connection is ready; on a cluster, once every node's connection is. */
+export async function untilReady (redis: RedisClient): Promise<void> {
+  // Not events.once: it rejects on the first 'error', and a failed attempt is not the end (reconnects follow).
+  const ready = async (client: Redis | Cluster) => {
+    if (client.status !== 'ready') await new Promise(resolve => client.once('ready', resolve))
+  }
+  await ready(redis)
+  if (redis instanceof Cluster) await Promise.all(redis.nodes().map(ready))
 }
 
 /** Connects in the background; commands fail fast (503) until the connection is ready. */
@@ -69,6 +101,13 @@ export function createRedis (config: RedisConfig, connectionName: string, log: P
     if (down) log.info('redis connection restored')
     down = false
   })
+  if (redis instanceof Cluster) {
+    // A node's connection closed (its Redis died, or it was removed): ask at once who serves its slots now.
+    redis.on('-node', () => redis.refreshSlotsCache())
+    // ioredis opens a node's connection on its first command, and with no offline queue it refuses the commands
+    // that come while it is connecting (a burst of 503s): open each as soon as the node is known instead.
+    redis.on('+node', (node: Redis) => { node.connect().catch(() => {}) })
+  }
   redis.on('error', (err: Error) => {
     // ioredis emits an error on every failed reconnect; one line per outage is enough.
     if (!down) log.error({ err: { message: err.message } }, 'redis connection error')

@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import type { RedisConfig } from '../config.ts'
-import { createRedis, type RedisClient } from '../redis.ts'
+import { createRedis, type RedisClient, untilReady } from '../redis.ts'
 
 const STARTUP_WAIT_MS = 2000
 
@@ -26,7 +26,7 @@ export default fp<RedisPluginOptions>(async function redisPlugin (app, { config,
   // Commands fail at once while there is no connection: start serving with one if it comes soon, or without
   // (readiness says so, and the connection keeps being retried).
   await Promise.race([
-    new Promise(resolve => redis.once('ready', resolve)),
+    untilReady(redis),
     sleep(STARTUP_WAIT_MS, undefined, { ref: false })
   ])
   app.addHook('onClose', async () => {

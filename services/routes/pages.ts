@@ -1,6 +1,7 @@
 // The tutorial's pages: a visit counter for a logged-in user, login and logout.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidUsernameError, NotLoggedInError } from '../errors.ts'
+import { chooseLoginSessionId } from '../session-store/fastify-adapter.ts'
 import { escapeHtml, formatFor, postButton, TEXT } from '../views.ts'
 
 /**
@@ -98,7 +99,9 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
     const ua = request.headers['user-agent'] && headerText(request.headers['user-agent']).slice(0, 160)
     if (ua) session.ua = ua // absent rather than empty: a field costs Redis memory
     session.via = replicaName
-    // A new id at every login, the old session deleted: an id planted before login is worthless after it.
+    // A new id at every login, the old session deleted: an id planted before login is worthless after it. The
+    // same new id for a login nginx re-sends: a repeat leaves no second session behind.
+    await chooseLoginSessionId(request, app.sessions)
     await session.regenerate(['user', 'ua', 'via'])
     app.metrics?.logins.inc()
     return reply.redirect('/', 302)

@@ -7,6 +7,7 @@
 //     changed (so a cookie signed with an older secret is re-signed here instead);
 //  4. `cookie` is the only enumerable field of a Session besides the user's own;
 //  5. an error answer would save the session again while sending the error page (`discardSession`).
+import { randomBytes } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { FastifyRequest } from 'fastify'
@@ -23,6 +24,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     sessionIncrement: LoadIncrement | null
+    /** The id the next session made for this request takes (a login's, see `chooseLoginSessionId`); random when null. */
+    nextSessionId: string | null
   }
 }
 
@@ -92,6 +95,21 @@ export class FastifySessionAdapter {
   }
 }
 
+/** nginx's $request_id: 32 hex digits. Fastify's own ids (req-1, req-2, …) repeat across processes: never a key. */
+const BALANCER_REQUEST_ID = /^[0-9a-f]{32}$/
+
+/** 192 random bits, base64url: what @fastify/session's own generator makes. */
+const randomSessionId = () => randomBytes(24).toString('base64url')
+
+/**
+ * Makes a login safe to run twice: call it before `session.regenerate()`. A login nginx re-sends (its replica died
+ * before answering) carries the same request id and gets the same new session id as the first attempt, so a
+ * repeat rewrites that one session instead of leaving a second one behind in the user's list.
+ */
+export async function chooseLoginSessionId (request: FastifyRequest, store: RedisSessionStore): Promise<void> {
+  if (BALANCER_REQUEST_ID.test(request.id)) request.nextSessionId = await store.loginSessionId(request.id, randomSessionId())
+}
+
 /** An error answer never saves the session: @fastify/session would try again while sending the error page. */
 export function discardSession (request: FastifyRequest): void {
   (request as { session?: unknown }).session = null
@@ -115,6 +133,7 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
 
   // Runs just before @fastify/session's own hook, which then loads the session inside `withIncrementOnLoad`.
   app.decorateRequest('sessionIncrement', null)
+  app.decorateRequest('nextSessionId', null)
   app.addHook('onRequest', (request, _reply, done) => {
     const field = request.routeOptions.config.sessionIncrement
     if (!field) return done()
@@ -152,6 +171,7 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
 
   await app.register(fastifySession, {
     store: adapter,
+    idGenerator: (request) => request?.nextSessionId ?? randomSessionId(),
     secret: options.secrets,
     cookieName,
     cookie: {

@@ -18,6 +18,11 @@ export function userIndexKey (prefix: string, user: string): string {
   return `${prefix}u:{${user}}`
 }
 
+/** A login's request id (nginx's), naming the session it created while nginx may still re-send it. */
+export function loginRequestKey (prefix: string, requestId: string): string {
+  return `${prefix}r:{${requestId}}`
+}
+
 /** KEYS/SCAN patterns: every session, every user index. */
 export function keyPatterns (prefix: string): { sessions: string, indexes: string, all: string } {
   return { sessions: `${prefix}{*`, indexes: `${prefix}u:*`, all: `${prefix}*` }

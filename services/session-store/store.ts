@@ -6,10 +6,10 @@
 // Reads slide the idle expiry in the same script that reads (one round trip); writes send only changed fields;
 // counters use HINCRBY. fastify-adapter.ts plugs it into @fastify/session.
 import { SessionStoreUnavailableError } from '../errors.ts'
-import type { RedisClient } from '../redis.ts'
+import { connectionsFor, type RedisClient } from '../redis.ts'
 import { RedisClock } from './clock.ts'
 import { defineSessionCommands } from './commands.ts'
-import { CREATED_FIELD, DEADLINE_FIELD, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
+import { CREATED_FIELD, DEADLINE_FIELD, loginRequestKey, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
 
 export interface SessionStoreOptions {
   prefix: string
@@ -50,6 +50,12 @@ const INDEX_SLACK_MS = 1000
 const MAX_EVICTIONS_PER_LOGIN = 100
 /** Sessions ended per round trip by "log out everywhere". */
 const DESTROY_BATCH = 100
+
+/**
+ * How long a login's request id keeps naming its session: well past nginx's retries (proxy_next_upstream_timeout
+ * 5 s), and never longer than the session itself could live.
+ */
+const LOGIN_RETRY_WINDOW_MS = 60_000
 
 function encode (value: unknown): string {
   return JSON.stringify(value) ?? 'null'
@@ -131,6 +137,17 @@ export class RedisSessionStore {
   }
 
   /**
+   * The id of the session a login creates. nginx re-sends a login whose replica died before answering, with the
+   * same request id: the first attempt records its fresh id under that request id (SET NX), and a repeat gets that
+   * id back, so it writes the same session (see #create) instead of a second one.
+   */
+  async loginSessionId (requestId: string, fresh: string): Promise<string> {
+    const earlier = await this.#call('login_id',
+      this.#redis.set(loginRequestKey(this.#prefix, requestId), fresh, 'PX', Math.min(LOGIN_RETRY_WINDOW_MS, this.#maxAgeMs), 'NX', 'GET'))
+    return earlier ?? fresh
+  }
+
+  /**
    * Writes a new session (after its user's index entry, so that no session escapes "log out everywhere").
    * `startedAt` (this replica's epoch ms): when the request began; its writes refuse to run much later.
    */
@@ -157,8 +174,9 @@ export class RedisSessionStore {
   async destroy (sessionId: string): Promise<void> {
     if (!SESSION_ID.test(sessionId)) return
     const user = await this.#call('destroy', this.#redis.sessionDestroy(this.key(sessionId), await this.#deadline(Date.now()), this.#userField))
-    if (user !== null) await this.#call('destroy', this.#redis.zrem(this.userIndexKey(decode(user) as string), sessionId))
-    await this.#replicated()
+    const indexKey = user === null ? undefined : this.userIndexKey(decode(user) as string)
+    if (indexKey) await this.#call('destroy', this.#redis.zrem(indexKey, sessionId))
+    await this.#replicated([this.key(sessionId), ...(indexKey ? [indexKey] : [])])
   }
 
   /**
@@ -213,16 +231,18 @@ export class RedisSessionStore {
     const indexKey = this.userIndexKey(user)
     const batch = Math.max(this.#maxPerUser, DESTROY_BATCH)
     let ended = 0
+    const written = [indexKey]
     for (;;) {
       const ids = await this.#call('destroy_all', this.#redis.sessionIndexList(indexKey, await this.#deadline(Date.now()), batch))
       // One key per command: sessions live in different hash slots. Sessions first, then their entries, so
       // that a failure half-way leaves no session without its entry.
       const deleted = await this.#call('destroy_all', Promise.all(ids.map(async id => await this.#redis.del(this.key(id)))))
       if (ids.length > 0) await this.#call('destroy_all', this.#redis.zrem(indexKey, ...ids))
+      written.push(...ids.map(id => this.key(id)))
       ended += deleted.filter(n => n === 1).length
       if (ids.length < batch) break
     }
-    await this.#replicated()
+    await this.#replicated(written)
     return ended
   }
 
@@ -241,12 +261,17 @@ export class RedisSessionStore {
       // leave an index entry, pruned when listed).
       const addToIndex = this.#indexAdd(decode(user) as string, sessionId, deadline)
       const create = async () => await this.#redis.sessionCreate(this.key(sessionId), deadline, this.#idleMs, this.#maxAgeMs, ...flat)
+        .catch(async (err: Error) => {
+          // A repeated login (same request id, so same id) finding what its first attempt wrote for the same user: done.
+          if (!err.message.includes('session id already in use') || await this.#redis.hget(this.key(sessionId), this.#userField) !== user) throw err
+          return 0
+        })
       const [evicted] = await this.#call('create', this.#redis.isCluster
         ? addToIndex.then(async evicted => [evicted, await create()] as const)
         : Promise.all([addToIndex, create()]))
       await this.#endEvicted(evicted)
     }
-    await this.#replicated()
+    await this.#replicated([this.key(sessionId), ...(user === undefined ? [] : [this.userIndexKey(decode(user) as string)])])
   }
 
   async #indexAdd (user: string, sessionId: string, deadline: number): Promise<string[]> {
@@ -284,11 +309,14 @@ export class RedisSessionStore {
 
   /**
    * Redis replicates asynchronously: a failover right after a login could lose the session, or bring back one
-   * just ended. WAIT holds the answer until enough replicas have everything this connection wrote.
+   * just ended. WAIT holds the answer until enough replicas have everything this connection wrote; on a cluster,
+   * one WAIT per primary that got one of these keys, each over that node's connection.
    */
-  async #replicated (): Promise<void> {
+  async #replicated (keys: string[]): Promise<void> {
     if (this.#waitReplicas === 0) return
-    const acknowledged = await this.#call('wait', this.#redis.wait(this.#waitReplicas, this.#waitTimeoutMs))
+    const acks = await this.#call('wait', Promise.all(connectionsFor(this.#redis, keys)
+      .map(async connection => await connection.wait(this.#waitReplicas, this.#waitTimeoutMs))))
+    const acknowledged = Math.min(...acks)
     if (acknowledged < this.#waitReplicas) {
       throw new SessionStoreUnavailableError({ cause: new Error(`${acknowledged} of ${this.#waitReplicas} Redis replicas acknowledged the write`) })
     }

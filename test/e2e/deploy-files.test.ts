@@ -70,6 +70,22 @@ t.test('the sentinel profile adds a Redis replica and three Sentinels, and the a
   t.equal(services.app.environment.SESSION_WAIT_REPLICAS, '1')
 })
 
+t.test('the cluster profile adds six Redis Cluster nodes joined into three shards with a replica each, and the app finds them', async t => {
+  const compose = findBinary('docker-compose')
+  const nodes = 'redis-node-1:6379,redis-node-2:6379,redis-node-3:6379'
+  const { stdout } = await run(compose, ['-f', join(PROJECT_ROOT, 'docker-compose.yml'), '-f', join(PROJECT_ROOT, 'docker-compose.cluster.yml'),
+    '--profile', 'cluster', 'config'], { cwd: PROJECT_ROOT, env: { ...process.env, REDIS_CLUSTER_NODES: nodes } })
+  const { services } = parse(stdout)
+  for (let i = 1; i <= 6; i++) {
+    const node = services[`redis-node-${i}`]
+    t.match(node.command.join(' '), /--cluster-enabled yes --cluster-node-timeout 2000 --cluster-require-full-coverage no/, `node ${i} is a cluster node`)
+    t.match(node.command.join(' '), /--appendonly yes .*--requirepass/, `node ${i}: append-only, password`)
+    t.notOk(node.ports, `node ${i} is not published`)
+  }
+  t.match(services['redis-cluster-init'].command.join(' '), /--cluster create [\s\S]*--cluster-replicas 1/, 'joined with a replica per primary')
+  t.equal(services.app.environment.REDIS_CLUSTER_NODES, nodes, 'the app is told where the nodes are')
+})
+
 t.test('the Dockerfile: multi-stage, production deps, non-root, health check, exec-form start', async t => {
   const dockerfile = file('Dockerfile')
   t.ok((dockerfile.match(/^FROM /gm) ?? []).length >= 2, 'multi-stage')

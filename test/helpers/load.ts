@@ -20,6 +20,8 @@ export interface LoadOptions {
   visitors: number
   /** Users that POST /preferences in a loop. */
   posters?: number
+  /** Users that log in again and again (POST /login with their cookie: each login replaces their session). */
+  loginers?: number
 }
 
 export class UserLoad {
@@ -32,13 +34,15 @@ export class UserLoad {
   readonly countsWentBack: string[] = []
   readonly #visitors: Browser[]
   readonly #posters: Browser[]
+  readonly #loginers: Browser[]
   readonly #lastCount = new Map<Browser, number>()
   #running = false
   #loops: Array<Promise<void>> = []
 
-  private constructor (visitors: Browser[], posters: Browser[]) {
+  private constructor (visitors: Browser[], posters: Browser[], loginers: Browser[]) {
     this.#visitors = visitors
     this.#posters = posters
+    this.#loginers = loginers
   }
 
   /** Logs every user in (on any replica). */
@@ -50,7 +54,8 @@ export class UserLoad {
     }
     const visitors = await Promise.all(Array.from({ length: options.visitors }, async (_, i) => await make('visitor', i)))
     const posters = await Promise.all(Array.from({ length: options.posters ?? 0 }, async (_, i) => await make('poster', i)))
-    return new UserLoad(visitors, posters)
+    const loginers = await Promise.all(Array.from({ length: options.loginers ?? 0 }, async (_, i) => await make('loginer', i)))
+    return new UserLoad(visitors, posters, loginers)
   }
 
   get failures (): Outcome[] {
@@ -67,6 +72,9 @@ export class UserLoad {
       ...this.#visitors.map(async user => { while (this.#running) await this.#visit(user) }),
       ...this.#posters.map(async (user, i) => {
         for (let n = i; this.#running; n++) await this.#post(user, n % 2 === 0 ? 'dark' : 'light')
+      }),
+      ...this.#loginers.map(async (user, i) => {
+        while (this.#running) await this.#send('POST', user, async () => await user.post('/login', { username: `loginer-${i}` }))
       })
     ]
   }
@@ -85,6 +93,14 @@ export class UserLoad {
   /** Every user's count, as the site shows it now. */
   async finalCounts (): Promise<number[]> {
     return await Promise.all(this.#visitors.map(async user => visitsOf((await user.get('/whoami')).text) ?? -1))
+  }
+
+  /** How many sessions each login-looping user has now: 1 each, unless a repeated login left one behind. */
+  async sessionsPerLoginer (): Promise<number[]> {
+    return await Promise.all(this.#loginers.map(async user => {
+      const res = await user.get('/sessions', { headers: { accept: 'application/json' } })
+      return (JSON.parse(res.text) as { sessions: unknown[] }).sessions.length
+    }))
   }
 
   async #visit (user: Browser): Promise<void> {

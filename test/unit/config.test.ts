@@ -39,7 +39,7 @@ t.test('durations, bounds and switches are validated', async t => {
   t.same(loadConfig({ REDIS_SENTINELS: 'a:26379, b' }).redis.sentinels, [{ host: 'a', port: 26379 }, { host: 'b', port: 26379 }])
   t.same(loadConfig({ REDIS_CLUSTER_NODES: 'n1:7000,n2' }).redis.clusterNodes, [{ host: 'n1', port: 7000 }, { host: 'n2', port: 6379 }])
   t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'n1', REDIS_SENTINELS: 's1' }), /not both/)
-  t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'n1', SESSION_WAIT_REPLICAS: '1' }), /not supported with REDIS_CLUSTER_NODES/)
+  t.equal(loadConfig({ REDIS_CLUSTER_NODES: 'n1', SESSION_WAIT_REPLICAS: '1' }).session.waitReplicas, 1, 'WAIT on a cluster: per node')
 })
 
 t.test('HTTPS_ONLY: a Secure cookie with the __Host- prefix', async t => {

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path'
 import t from 'tap'
 import { PROJECT_ROOT } from '../../harness/paths.ts'
 import { SETTINGS } from '../../services/config.ts'
-import { aclSetUser } from '../../services/session-store/acl.ts'
+import { aclSetUser, CLUSTER_ACL_RULES } from '../../services/session-store/acl.ts'
 
 const readme = readFileSync(`${PROJECT_ROOT}/README.md`, 'utf8')
 
@@ -19,6 +19,7 @@ t.test('the README\'s configuration table lists exactly the settings a replica r
 
 t.test('the README shows the ACL line the access test runs', async t => {
   t.ok(readme.includes(aclSetUser('sessions', 'sess:')), aclSetUser('sessions', 'sess:'))
+  t.ok(readme.includes(`ACL SETUSER sessions ${CLUSTER_ACL_RULES}`), 'and the cluster addition the cluster test runs')
 })
 
 t.test('the replica imports nothing from outside services/ (the image compiles only services/)', async t => {
