@@ -101,7 +101,7 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
     session.via = replicaName
     // A new id at every login, the old session deleted: an id planted before login is worthless after it. The
     // same new id for a login nginx re-sends: a repeat leaves no second session behind.
-    await chooseLoginSessionId(request, app.sessions)
+    await chooseLoginSessionId(request, reply, app.sessions)
     await session.regenerate(['user', 'ua', 'via'])
     app.metrics?.logins.inc()
     return reply.redirect('/', 302)

@@ -13,6 +13,7 @@ declare module 'ioredis' {
     sessionDestroy(key: string, deadline: number, userField: string): Result<string | null, Context>
     sessionIndexAdd(key: string, deadline: number, sessionId: string, slackMs: number, maxAgeMs: number, maxPerUser: number, maxEvictions: number): Result<string[], Context>
     sessionIndexList(key: string, deadline: number, limit: number): Result<string[], Context>
+    sessionLoginId(key: string, deadline: number, freshId: string, rememberMs: number): Result<string, Context>
   }
 }
 
@@ -26,4 +27,5 @@ export function defineSessionCommands (redis: RedisClient): void {
   define('sessionDestroy', scripts.DESTROY)
   define('sessionIndexAdd', scripts.INDEX_ADD)
   define('sessionIndexList', scripts.INDEX_LIST)
+  define('sessionLoginId', scripts.LOGIN_ID)
 }

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { encodeFields, type EncodedFields, type RedisSessionStore } from './store.ts'
 
@@ -106,8 +106,9 @@ const randomSessionId = () => randomBytes(24).toString('base64url')
  * before answering) carries the same request id and gets the same new session id as the first attempt, so a
  * repeat rewrites that one session instead of leaving a second one behind in the user's list.
  */
-export async function chooseLoginSessionId (request: FastifyRequest, store: RedisSessionStore): Promise<void> {
-  if (BALANCER_REQUEST_ID.test(request.id)) request.nextSessionId = await store.loginSessionId(request.id, randomSessionId())
+export async function chooseLoginSessionId (request: FastifyRequest, reply: FastifyReply, store: RedisSessionStore): Promise<void> {
+  if (!BALANCER_REQUEST_ID.test(request.id)) return
+  request.nextSessionId = await store.loginSessionId(request.id, randomSessionId(), Date.now() - reply.elapsedTime)
 }
 
 /** An error answer never saves the session: @fastify/session would try again while sending the error page. */

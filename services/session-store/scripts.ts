@@ -46,6 +46,17 @@ end
 return fields
 `
 
+/**
+ * KEYS: a login's request-id record. ARGV: deadline, a fresh session id, how long to remember it (ms). Returns the
+ * id recorded by an earlier attempt of the same request, or records and returns the fresh one.
+ */
+export const LOGIN_ID = `${MAY_GROW}
+local earlier = redis.call('GET', KEYS[1])
+if earlier then return earlier end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return ARGV[2]
+`
+
 /** KEYS: session. ARGV: deadline, idle ms, max age ms, field, value, ... Returns the absolute deadline. */
 export const CREATE = `${MAY_GROW}
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('ERR session id already in use') end

@@ -138,13 +138,13 @@ export class RedisSessionStore {
 
   /**
    * The id of the session a login creates. nginx re-sends a login whose replica died before answering, with the
-   * same request id: the first attempt records its fresh id under that request id (SET NX), and a repeat gets that
+   * same request id: the first attempt records its fresh id under that request id, and a repeat gets that
    * id back, so it writes the same session (see #create) instead of a second one.
    */
-  async loginSessionId (requestId: string, fresh: string): Promise<string> {
-    const earlier = await this.#call('login_id',
-      this.#redis.set(loginRequestKey(this.#prefix, requestId), fresh, 'PX', Math.min(LOGIN_RETRY_WINDOW_MS, this.#maxAgeMs), 'NX', 'GET'))
-    return earlier ?? fresh
+  async loginSessionId (requestId: string, fresh: string, startedAt = Date.now()): Promise<string> {
+    // A script like every write: a login refused for a slow or full Redis leaves no record behind either.
+    return await this.#call('login_id', this.#redis.sessionLoginId(loginRequestKey(this.#prefix, requestId),
+      await this.#deadline(startedAt), fresh, Math.min(LOGIN_RETRY_WINDOW_MS, this.#maxAgeMs)))
   }
 
   /**
