@@ -19,7 +19,22 @@ export interface PageRouteOptions {
 const notLoggedIn = {
   title: 'Not logged in',
   text: TEXT.notLoggedIn,
-  html: `<p>${TEXT.notLoggedIn}</p><p><a href="/login">Log in</a></p>`
+  html: `<p class="lead">${TEXT.notLoggedIn}.</p>
+<p>Log in with any name: this demo has no passwords. Each visit to this page then counts, whichever replica serves it.</p>
+<p class="actions"><a class="button primary" href="/login">Log in</a></p>`
+}
+
+/**
+ * The user agent as sent. Node reads header bytes as Latin-1, so a UTF-8 agent ("Mözilla") would be stored and
+ * shown garbled; bytes that are valid UTF-8 are read as such, anything else stays as received.
+ */
+export function userAgentOf (raw: string | undefined): string | undefined {
+  if (!raw) return undefined
+  let ua = raw
+  try {
+    ua = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(raw, 'latin1'))
+  } catch {}
+  return ua.slice(0, 160)
 }
 
 const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaName, cookieName, loginRateLimit }) => {
@@ -38,7 +53,10 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
     return reply.page({
       title: 'Welcome',
       text,
-      html: `<p>${escapeHtml(text)}</p><p><a href="/sessions">Your sessions</a></p>${postButton('/logout', 'Log out')}`,
+      html: `<p class="lead">${escapeHtml(text)}</p>
+<p>Reload: the count goes on, whichever replica answers (named at the top of the page).</p>
+<p class="actions"><a class="button primary" href="/watch">Watch requests hop</a>
+<a href="/sessions">Your sessions</a><a href="/preferences">Preferences</a>${postButton('/logout', 'Log out')}</p>`,
       json: { user, visits }
     })
   })
@@ -46,7 +64,7 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
   app.get('/login', async (_request, reply) => reply.page({
     title: 'Log in',
     text: 'POST /login with the form field username to log in',
-    html: `<form method="post" action="/login"><label>Username <input name="username" required maxlength="64" autofocus></label>
+    html: `<form class="stacked" method="post" action="/login"><label>Username <input name="username" required maxlength="64" autocomplete="username" autofocus></label>
 <button type="submit">Log in</button></form>`
   }))
 
@@ -64,7 +82,7 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
     const session = request.session
     // One spelling per name: "é" typed as e + U+0301 is the same user as the precomposed "é".
     session.user = request.body.username.normalize('NFC')
-    const ua = request.headers['user-agent']?.slice(0, 160)
+    const ua = userAgentOf(request.headers['user-agent'])
     if (ua) session.ua = ua // absent rather than empty: a field costs Redis memory
     session.via = replicaName
     // A new id at every login, the old session deleted: an id planted before login is worthless after it.
@@ -75,7 +93,7 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
   app.get('/logout', async (_request, reply) => reply.page({
     title: 'Log out',
     text: 'POST /logout to log out',
-    html: postButton('/logout', 'Log out')
+    html: `<p class="actions">${postButton('/logout', 'Log out')} <a href="/">Home</a></p>`
   }))
 
   app.post('/logout', async (request, reply) => {
