@@ -31,7 +31,10 @@ function shortLabel (name) {
 function replicaFor (name) {
   let replica = replicas.get(name)
   if (!replica) {
-    replica = { label: shortLabel(name), colour: replicas.size % COLOURS, answers: 0, lastAt: 0 }
+    // replica-N keeps its colour from one page load to the next; other names take them in turn.
+    const number = /-(\d+)$/.exec(name)
+    const colour = number ? (Number(number[1]) - 1) % COLOURS : replicas.size % COLOURS
+    replica = { label: shortLabel(name), colour, answers: 0, lastAt: 0 }
     replicas.set(name, replica)
   }
   return replica
@@ -148,9 +151,11 @@ function render () {
   const lastVisits = entries.findLast(e => e.visits !== null && e.visits !== undefined)
   $('visits').textContent = lastVisits ? String(lastVisits.visits) : '–'
   const times = entries.filter(e => e.status !== 0).map(e => e.ms).sort((a, b) => a - b)
-  $('latency').textContent = last && times.length > 0
-    ? `${formatMs(last.ms)} (median ${formatMs(times[Math.floor(times.length / 2)])})`
-    : '–'
+  if (last && times.length > 0) {
+    const median = document.createElement('small')
+    median.textContent = `median ${formatMs(times[Math.floor(times.length / 2)])}`
+    $('latency').replaceChildren(formatMs(last.ms), median)
+  }
   $('requests').textContent = String(requests)
   $('failures').textContent = String(failures)
   $('failures').parentElement.classList.toggle('bad', failures > 0)

@@ -55,8 +55,8 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
       text,
       html: `<p class="lead">${escapeHtml(text)}</p>
 <p>Reload: the count goes on, whichever replica answers (named at the top of the page).</p>
-<p class="actions"><a class="button primary" href="/watch">Watch requests hop</a>
-<a href="/sessions">Your sessions</a><a href="/preferences">Preferences</a>${postButton('/logout', 'Log out')}</p>`,
+<div class="actions"><a class="button primary" href="/watch">Watch requests hop</a>
+<a href="/sessions">Your sessions</a><a href="/preferences">Preferences</a>${postButton('/logout', 'Log out')}</div>`,
       json: { user, visits }
     })
   })
@@ -93,7 +93,7 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
   app.get('/logout', async (_request, reply) => reply.page({
     title: 'Log out',
     text: 'POST /logout to log out',
-    html: `<p class="actions">${postButton('/logout', 'Log out')} <a href="/">Home</a></p>`
+    html: `<div class="actions">${postButton('/logout', 'Log out')} <a href="/">Home</a></div>`
   }))
 
   app.post('/logout', async (request, reply) => {

@@ -33,7 +33,7 @@ ${rows.map(r => `<tr${r.current ? ' class="current"' : ''}><td data-label="Devic
 <td data-label="Logged in">${when(r.createdAt)}</td><td data-label="Last seen">${when(r.lastSeenAt)}</td>
 <td data-label="Logged in via">${escapeHtml(r.via) || '—'}</td>
 <td data-label="">${r.current ? '<strong>this one</strong> ' : ''}${postButton(`/sessions/${r.handle}/revoke`, 'End')}</td></tr>`).join('\n')}
-</tbody></table><p class="actions">${postButton('/sessions/revoke-all', 'Log out everywhere')} <a href="/">Home</a></p>`
+</tbody></table><div class="actions">${postButton('/sessions/revoke-all', 'Log out everywhere')} <a href="/">Home</a></div>`
     return reply.page({ title: 'Your sessions', text: text.join('\n'), html, json: { user, sessions: rows } })
   })
 
