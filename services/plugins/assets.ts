@@ -7,16 +7,11 @@ import { fileURLToPath } from 'node:url'
 
 export const ASSETS_PREFIX = '/assets/'
 
-/**
- * services/public/, found from this file: beside it when run from source (or from a build that copied the folder
- * next to the compiled code, as the image does), else the source folder from dist/services/plugins/ (tsc copies
- * no assets).
- */
+/** services/public/ beside this code: the source folder, or its copy in dist/ (`npm run build` copies it; tsc does not). */
 export function publicDir (): string {
-  const candidates = [new URL('../public/', import.meta.url), new URL('../../../services/public/', import.meta.url)]
-  const found = candidates.map(url => fileURLToPath(url)).find(dir => existsSync(dir))
-  if (!found) throw new Error(`the pages' assets are missing: looked in ${candidates.map(url => fileURLToPath(url)).join(' and ')}`)
-  return found
+  const dir = fileURLToPath(new URL('../public/', import.meta.url))
+  if (!existsSync(dir)) throw new Error(`the pages' stylesheet and script are missing: no ${dir} (npm run build copies services/public there)`)
+  return dir
 }
 
 export default async function assets (app: FastifyInstance): Promise<void> {

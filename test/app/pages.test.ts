@@ -7,12 +7,13 @@ import { type AddressInfo, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { PROJECT_ROOT } from '../../harness/paths.ts'
 import { RedisServer, withClient } from '../../harness/redis-server.ts'
 import { buildApp } from '../../services/app.ts'
 import { loadConfig } from '../../services/config.ts'
-import { publicDir } from '../../services/plugins/assets.ts'
 
 const REPLICA = 'replica-t'
+const PUBLIC = join(PROJECT_ROOT, 'services', 'public')
 /** What the store's visit script runs inside Redis (not round trips of their own). */
 const SCRIPT_COMMANDS = new Set(['hgetall', 'hincrby', 'time', 'pexpireat', 'pexpire', 'hset', 'hmget', 'zadd'])
 const CHROME_ON_LINUX = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
@@ -91,7 +92,7 @@ t.test('the stylesheet and script are files, served with their types and caching
     const res = await get(`/assets/${name}`, undefined, '*/*')
     t.equal(res.statusCode, 200, name)
     t.match(res.headers['content-type'], type, `${name}: ${res.headers['content-type']}`)
-    t.equal(res.body, readFileSync(join(publicDir(), name), 'utf8'), `${name}: the file as it is in services/public/`)
+    t.equal(res.body, readFileSync(join(PUBLIC, name), 'utf8'), `${name}: the file as it is in services/public/`)
     t.match(res.headers['cache-control'], /max-age=3600/, `${name}: cached for an hour`)
     t.equal(res.headers['x-served-by'], REPLICA)
     const again = await get(`/assets/${name}`, undefined, '*/*', { 'if-none-match': String(res.headers.etag) })
@@ -175,7 +176,7 @@ t.test('preferences: linked, with a way home, and the dark theme changes every p
   for (const url of ['/', '/watch', '/sessions', '/preferences']) {
     t.match((await html(url, cookie)).body, '<html lang="en" data-theme="dark">', `${url}: dark`)
   }
-  t.match(readFileSync(join(publicDir(), 'site.css'), 'utf8'), /\[data-theme="dark"\]\s*\{[^}]*--bg:/, 'the stylesheet has the dark colours')
+  t.match(readFileSync(join(PUBLIC, 'site.css'), 'utf8'), /\[data-theme="dark"\]\s*\{[^}]*--bg:/, 'the stylesheet has the dark colours')
 })
 
 // Last: it stops the server.

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
 import t, { type Test } from 'tap'
+import { findBinary } from '../../harness/binaries.ts'
 import { RUN_DIR } from '../../harness/paths.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { startCluster } from '../helpers/cluster.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
 // Headless, and no background connections of Chromium's own: this network refuses them.
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync']
@@ -18,10 +18,11 @@ const SCREENSHOTS = join(RUN_DIR, 'screenshots')
 const DESKTOP = { width: 1000, height: 900 }
 const PHONE = { width: 390, height: 844 }
 
-/** A fresh Chromium profile, removed when the test ends. */
+/** Debian's Chromium (/usr/bin/chromium; installed with apt-get when missing, never downloaded), with a fresh profile removed when the test ends. */
 async function launch (t: Test): Promise<BrowserContext> {
+  const executablePath = findBinary('chromium')
   const profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'))
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: DESKTOP })
+  const context = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args: CHROMIUM_ARGS, viewport: DESKTOP })
   t.teardown(async () => {
     await context.close()
     rmSync(profile, { recursive: true, force: true })
