@@ -22,6 +22,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /app/dist/services ./dist/services
+COPY services/public ./dist/services/public
 USER node
 EXPOSE 3000
 # Ready = Redis answers and the replica is not shutting down; compose starts nginx only once replicas are ready.

@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import type { Config } from './config.ts'
 import { loggerOptions } from './logger.ts'
+import assets from './plugins/assets.ts'
 import metrics from './plugins/metrics.ts'
 import observability from './plugins/observability.ts'
 import redisPlugin from './plugins/redis.ts'
@@ -15,6 +16,7 @@ import { requireUser } from './routes/guard.ts'
 import healthRoutes, { type Lifecycle } from './routes/health.ts'
 import pageRoutes from './routes/pages.ts'
 import sessionRoutes from './routes/sessions.ts'
+import watchRoutes from './routes/watch.ts'
 import { discardSession } from './session-store/fastify-adapter.ts'
 import views, { escapeHtml } from './views.ts'
 
@@ -76,6 +78,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(redisPlugin, { config: config.redis, connectionName: replica, client: options.redis })
   await app.register(metrics, { port: config.metricsPort, host: config.host, replicaName: replica })
   await app.register(healthRoutes, { lifecycle })
+  await app.register(assets)
 
   await app.register(async function withSessions (scope) {
     await scope.register(formbody)
@@ -90,6 +93,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
       user.addHook('preHandler', requireUser)
       await user.register(accountRoutes)
       await user.register(sessionRoutes, { cookieName: config.session.cookieName })
+      await user.register(watchRoutes)
     })
   })
   return app

@@ -3,6 +3,7 @@
 // HTML goes through `escapeHtml`.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { ASSETS_PREFIX } from './plugins/assets.ts'
 
 /** The texts a user (and every test and script) reads: one spelling each. */
 export const TEXT = {
@@ -32,19 +33,38 @@ export function formatFor (accept: string | undefined): Format {
   return accept.includes('application/json') ? 'json' : 'text'
 }
 
-/** The pages' only style sheet, inline: the Content-Security-Policy allows exactly this text, by its hash. */
-export const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}
-footer{margin-top:2rem;color:#666;font-size:.85rem}table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:left}
-form{display:inline}`
+const SITE_NAME = 'Shared sessions'
 
-function layout (title: string, body: string, replica: string): string {
+/** What the header depends on: who is logged in, their theme, and where they are. */
+interface Visitor {
+  user?: string
+  theme?: string
+  path: string
+}
+
+function nav (visitor: Visitor): string {
+  const links: Array<[string, string]> = visitor.user
+    ? [['/', 'Home'], ['/watch', 'Watch'], ['/sessions', 'Sessions'], ['/preferences', 'Preferences']]
+    : [['/', 'Home'], ['/login', 'Log in']]
+  return links.map(([href, label]) =>
+    `<a href="${href}"${href === visitor.path ? ' aria-current="page"' : ''}>${label}</a>`).join('')
+}
+
+function layout (page: Page, replica: string, visitor: Visitor): string {
+  const script = page.script ? `\n<script type="module" src="${ASSETS_PREFIX}${escapeHtml(page.script)}"></script>` : ''
+  // The theme is an attribute of the whole page: the stylesheet does the rest, so no page needs to know about it.
+  const theme = visitor.theme === 'dark' ? 'dark' : 'light'
   return `<!doctype html>
-<html lang="en">
+<html lang="en" data-theme="${theme}">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style></head>
-<body><main>${body}</main>
-<footer>Served by <strong>${escapeHtml(replica)}</strong></footer>
+<title>${escapeHtml(page.title)} · ${SITE_NAME}</title>
+<link rel="stylesheet" href="${ASSETS_PREFIX}site.css">${script}
+</head>
+<body>
+<header><a class="site" href="/">${SITE_NAME}</a><nav>${nav(visitor)}</nav>
+<span class="served">Served by <strong>${escapeHtml(replica)}</strong></span></header>
+<main><h1>${escapeHtml(page.title)}</h1>
+${page.html}</main>
 </body></html>
 `
 }
@@ -56,6 +76,8 @@ export interface Page {
   text: string
   /** The answer for JSON clients; servedBy and requestId are added. Without it, `{ message }`. */
   json?: Record<string, unknown>
+  /** A script from services/public/ the HTML page loads (an ES module). */
+  script?: string
 }
 
 export function postButton (action: string, label: string): string {
@@ -73,8 +95,12 @@ export default fp<{ replicaName: string }>(async function views (app, { replicaN
   app.decorateReply('page', function (this: FastifyReply, page: Page): FastifyReply {
     const request: FastifyRequest = this.request
     switch (formatFor(request.headers.accept)) {
-      case 'html':
-        return this.type('text/html; charset=utf-8').send(layout(page.title, page.html, replicaName))
+      case 'html': {
+        // The session as already loaded (none outside the session scope, or after an error): no Redis call.
+        const session = (request as { session?: { user?: string, theme?: string } | null }).session
+        const visitor = { user: session?.user, theme: session?.theme, path: request.url.split('?', 1)[0]! }
+        return this.type('text/html; charset=utf-8').send(layout(page, replicaName, visitor))
+      }
       case 'json':
         return this.type('application/json; charset=utf-8')
           .send({ ...(page.json ?? { message: page.text }), servedBy: replicaName, requestId: request.id })

@@ -18,10 +18,12 @@ const accountRoutes: FastifyPluginAsync = async (app) => {
     return reply.page({
       title: 'Preferences',
       text,
-      html: `<p>${escapeHtml(text)}</p><form method="post" action="/preferences">
-<label>Theme <select name="theme"><option>light</option><option>dark</option></select></label>
-<label>Language <input name="language" maxlength="2" value="${escapeHtml(language)}"></label>
-<button type="submit">Save</button></form>`,
+      html: `<p>Kept in your session, so every replica knows them. The theme changes how every page of this site looks.</p>
+<form class="stacked" method="post" action="/preferences">
+<label>Theme <select name="theme">${['light', 'dark'].map(t => `<option${t === theme ? ' selected' : ''}>${t}</option>`).join('')}</select></label>
+<label>Language <input name="language" maxlength="2" size="4" value="${escapeHtml(language)}"></label>
+<button type="submit">Save</button></form>
+<p><a href="/">Home</a></p>`,
       json: { theme, language }
     })
   })

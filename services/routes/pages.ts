@@ -41,7 +41,9 @@ export interface PageRouteOptions {
 const notLoggedIn = {
   title: 'Not logged in',
   text: TEXT.notLoggedIn,
-  html: `<p>${TEXT.notLoggedIn}</p><p><a href="/login">Log in</a></p>`
+  html: `<p class="lead">${TEXT.notLoggedIn}.</p>
+<p>Log in with any name: this demo has no passwords. Each visit to this page then counts, whichever replica serves it.</p>
+<p class="actions"><a class="button primary" href="/login">Log in</a></p>`
 }
 
 const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaName, cookieName, loginRateLimit }) => {
@@ -62,7 +64,10 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
     return reply.page({
       title: 'Welcome',
       text,
-      html: `<p>${escapeHtml(text)}</p><p><a href="/sessions">Your sessions</a></p>${postButton('/logout', 'Log out')}`,
+      html: `<p class="lead">${escapeHtml(text)}</p>
+<p>Reload: the count goes on, whichever replica answers (named at the top of the page).</p>
+<div class="actions"><a class="button primary" href="/watch">Watch requests hop</a>
+<a href="/sessions">Your sessions</a><a href="/preferences">Preferences</a>${postButton('/logout', 'Log out')}</div>`,
       json: { user, visits }
     })
   }
@@ -72,7 +77,7 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
   app.get('/login', async (_request, reply) => reply.page({
     title: 'Log in',
     text: 'POST /login with the form field username to log in',
-    html: `<form method="post" action="/login"><label>Username <input name="username" required maxlength="64" autofocus></label>
+    html: `<form class="stacked" method="post" action="/login"><label>Username <input name="username" required maxlength="64" autocomplete="username" autofocus></label>
 <button type="submit">Log in</button></form>`
   }))
 
@@ -110,7 +115,7 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
   app.get('/logout', async (_request, reply) => reply.page({
     title: 'Log out',
     text: 'POST /logout to log out',
-    html: postButton('/logout', 'Log out')
+    html: `<div class="actions">${postButton('/logout', 'Log out')} <a href="/">Home</a></div>`
   }))
 
   app.post('/logout', async (request, reply) => {

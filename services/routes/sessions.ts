@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { NoSuchSessionError } from '../errors.ts'
 import { HANDLE_PATTERN, sessionHandle } from '../session-store/keys.ts'
+import { deviceName, exactTime, timeAgo } from '../readable.ts'
 import { escapeHtml, postButton } from '../views.ts'
 
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -23,11 +24,16 @@ const sessionRoutes: FastifyPluginAsync<{ cookieName: string }> = async (app, { 
     const text = [`Sessions of ${user}: ${rows.length}`,
       ...rows.map(r => [r.handle, `created ${iso(r.createdAt)}`, `last seen ${iso(r.lastSeenAt)}`,
         `via ${r.via}`, `agent ${JSON.stringify(r.ua)}`, r.current ? '(this one)' : ''].join('  ').trimEnd())]
-    const html = `<h1>Sessions of ${escapeHtml(user)}</h1>
-<table><tr><th>Created</th><th>Last seen</th><th>Device</th><th>Logged in via</th><th></th></tr>
-${rows.map(r => `<tr><td>${iso(r.createdAt)}</td><td>${iso(r.lastSeenAt)}</td><td>${escapeHtml(r.ua) || '—'}</td>
-<td>${escapeHtml(r.via)}</td><td>${r.current ? '<strong>this one</strong> ' : ''}${postButton(`/sessions/${r.handle}/revoke`, 'End')}</td></tr>`).join('\n')}
-</table><p>${postButton('/sessions/revoke-all', 'Log out everywhere')} <a href="/">Home</a></p>`
+    const now = Date.now()
+    const when = (ms: number) => `<time datetime="${iso(ms)}" title="${exactTime(ms)}">${timeAgo(ms, now)}</time>`
+    const html = `<p>${escapeHtml(user)} is logged in ${rows.length === 1 ? 'once' : `${rows.length} times`}: each login is a
+session of its own, on any replica. End one you do not recognise.</p>
+<table class="sessions"><thead><tr><th>Device</th><th>Logged in</th><th>Last seen</th><th>Logged in via</th><th></th></tr></thead><tbody>
+${rows.map(r => `<tr${r.current ? ' class="current"' : ''}><td data-label="Device"><span title="${escapeHtml(r.ua) || 'no user agent'}">${escapeHtml(deviceName(r.ua))}</span></td>
+<td data-label="Logged in">${when(r.createdAt)}</td><td data-label="Last seen">${when(r.lastSeenAt)}</td>
+<td data-label="Logged in via">${escapeHtml(r.via) || '—'}</td>
+<td data-label="">${r.current ? '<strong>this one</strong> ' : ''}${postButton(`/sessions/${r.handle}/revoke`, 'End')}</td></tr>`).join('\n')}
+</tbody></table><div class="actions">${postButton('/sessions/revoke-all', 'Log out everywhere')} <a href="/">Home</a></div>`
     return reply.page({ title: 'Your sessions', text: text.join('\n'), html, json: { user, sessions: rows } })
   })
 
