@@ -18,6 +18,7 @@ import { cpuSample, type ProcessGroups, withChildren } from './cpu.ts'
 import { renderMarkdown, type Report, type Run } from './report.ts'
 import { SCENARIOS, type Target } from './scenarios.ts'
 import { goals, resultStem, summarize } from './summary.ts'
+import { keyPatterns } from '../services/session-store/keys.ts'
 
 interface Settings {
   durationSeconds: number
@@ -218,7 +219,7 @@ class Bench {
     if (this.stack) {
       progress('memory per session (our store, then the whole-JSON store)')
       bytes = {
-        ours: await this.bytesPerSession('/login', 'sess:{*', 'sess:u:*', settings.bytesSessions),
+        ours: await this.bytesPerSession('/login', keyPatterns('sess:').sessions, keyPatterns('sess:').indexes, settings.bytesSessions),
         blob: await this.bytesPerSession('/blob/login', 'blob:*', undefined, settings.bytesSessions)
       }
     }

@@ -11,6 +11,7 @@ import { PROJECT_ROOT } from '../../harness/paths.ts'
 import { RedisServer, withClient } from '../../harness/redis-server.ts'
 import { buildApp } from '../../services/app.ts'
 import { loadConfig } from '../../services/config.ts'
+import { TEXT } from '../../services/views.ts'
 
 const REPLICA = 'replica-t'
 const PUBLIC = join(PROJECT_ROOT, 'services', 'public')
@@ -62,7 +63,7 @@ t.test('GET / for JSON clients: the visit, or the error, in one shape', async t 
   const anonymous = await get('/', undefined, 'application/json', { 'x-request-id': 'req-anon' })
   t.equal(anonymous.statusCode, 401, 'not logged in: 401 for a JSON client (a browser still gets the 200 page)')
   t.match(anonymous.headers['content-type'], /^application\/json/)
-  t.same(anonymous.json(), { statusCode: 401, code: 'NOT_LOGGED_IN', message: 'You are not logged in', servedBy: REPLICA, requestId: 'req-anon' })
+  t.same(anonymous.json(), { statusCode: 401, code: 'NOT_LOGGED_IN', message: TEXT.notLoggedIn, servedBy: REPLICA, requestId: 'req-anon' })
   t.equal((await html('/')).statusCode, 200)
 
   const cookie = await login('alice')

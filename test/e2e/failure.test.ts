@@ -8,6 +8,7 @@ import { pollUntil } from '../../harness/processes.ts'
 import { scaled } from '../../harness/timeouts.ts'
 import { startStack } from '../helpers/stack.ts'
 import { AccessLog, UserLoad } from '../helpers/load.ts'
+import { TEXT } from '../../services/views.ts'
 
 const addressOf = (replica: { port: number }) => `127.0.0.1:${replica.port}`
 
@@ -194,7 +195,7 @@ t.test('Redis down: a clear 503 within a second, session-free pages still work, 
   const login = await new Browser(stack.url).post('/login', { username: 'gina' })
   t.equal(login.status, 503, 'a login fails as clearly')
   t.match(login.text, /session store is unavailable/)
-  t.equal((await new Browser(stack.url).get('/')).text, 'You are not logged in\n', 'a page without a session still works')
+  t.equal((await new Browser(stack.url).get('/')).text, `${TEXT.notLoggedIn}\n`, 'a page without a session still works')
   t.equal((await fetch(`${stack.replicas[0]!.url}/health/ready`)).status, 503, 'readiness is 503')
 
   await stack.redis!.restart()

@@ -10,7 +10,7 @@ import { PROJECT_ROOT } from '../../harness/paths.ts'
 import { freePort } from '../../harness/ports.ts'
 import { ManagedProcess, pollUntil } from '../../harness/processes.ts'
 import { RedisServer } from '../../harness/redis-server.ts'
-import { loginRequestKey } from '../../services/session-store/keys.ts'
+import { keyPatterns, loginRequestKey, sessionKey, userIndexKey } from '../../services/session-store/keys.ts'
 import { redisClient, startStack } from '../helpers/stack.ts'
 
 const json = { accept: 'application/json' }
@@ -42,8 +42,8 @@ t.test('a flood of logins on one name: at most the cap live, the oldest ended, e
     last.push(b)
   }
 
-  t.equal(await redis.zcard('sess:u:{flood}'), cap, 'the index holds the cap')
-  const live = (await redis.keys('sess:{*')).length
+  t.equal(await redis.zcard(userIndexKey('sess:', 'flood')), cap, 'the index holds the cap')
+  const live = (await redis.keys(keyPatterns('sess:').sessions)).length
   t.equal(live, cap + 1, 'live sessions in Redis: the cap, plus the bystander\'s')
   const lastStatuses = await Promise.all(last.map(async b => (await b.get('/whoami')).status))
   t.same(lastStatuses, last.map(() => 200), 'the 20 newest logins are all alive')
@@ -61,15 +61,15 @@ t.test('a flood of logins on one name: at most the cap live, the oldest ended, e
   t.ok(listMs < 1000 && homeMs < 1000, `/sessions ${listMs} ms (${list.text.length} bytes), another user's GET / ${homeMs} ms`)
 
   // An index grown before there was a cap (or under a larger one): listing still returns at most the cap, fast.
-  await redis.zadd('sess:u:{flood}', ...Array.from({ length: 5000 }, (_, i) => [Date.now() + 3_600_000, `legacyAAAAAAAAAAAAAAAAAAAA${i}`]).flat())
+  await redis.zadd(userIndexKey('sess:', 'flood'), ...Array.from({ length: 5000 }, (_, i) => [Date.now() + 3_600_000, `legacyAAAAAAAAAAAAAAAAAAAA${i}`]).flat())
   const [bigList, bigMs] = await timed(async () => await last[0]!.get('/sessions', { headers: json }))
   t.equal(JSON.parse(bigList.text).sessions.length <= cap, true, 'a 5,020-entry index: still at most the cap listed')
   t.ok(bigMs < 1000, `/sessions over a 5,020-entry index: ${bigMs} ms`)
 
   const [out, outMs] = await timed(async () => await last[0]!.post('/sessions/revoke-all'))
   t.equal(out.status, 302)
-  t.equal((await redis.keys('sess:{*')).length, 1, 'log out everywhere ended every session of the flood')
-  t.equal(await redis.exists('sess:u:{flood}'), 0, 'and its index')
+  t.equal((await redis.keys(keyPatterns('sess:').sessions)).length, 1, 'log out everywhere ended every session of the flood')
+  t.equal(await redis.exists(userIndexKey('sess:', 'flood')), 0, 'and its index')
   t.ok(outMs < 2000, `log out everywhere over 5,020 entries: ${outMs} ms`)
   t.comment(`flood (500 logins, cap ${cap}): /sessions ${listMs} ms, bystander GET / ${homeMs} ms, ` +
     `/sessions over a 5,020-entry index ${bigMs} ms, log out everywhere ${outMs} ms`)
@@ -99,10 +99,10 @@ t.test('Redis paused: visits and a login answered 503 never count or appear late
     return res.status === 200 ? res : undefined
   }, 10_000, 100)
   t.equal(visitsOf(after.text), 2, 'the count goes on from where the answered visits left it: none of the 10 counted')
-  t.equal(await redis.exists('sess:u:{ghost}'), 0, 'the refused login left no index entry')
+  t.equal(await redis.exists(userIndexKey('sess:', 'ghost')), 0, 'the refused login left no index entry')
   t.equal(await redis.exists(loginRequestKey('sess:', ghost.headers.get('x-request-id')!)), 0, 'nor a record of its request id')
   // What is left: the user's session, its index, and the record that makes a repeat of its own login safe.
-  t.same((await redis.keys('sess:*')).sort(), ['sess:u:{paused}', `sess:{${user.cookies.get('sid')!.split('.')[0]}}`,
+  t.same((await redis.keys('sess:*')).sort(), [userIndexKey('sess:', 'paused'), sessionKey('sess:', user.cookies.get('sid')!.split('.')[0]!),
     loginRequestKey('sess:', login.headers.get('x-request-id')!)].sort(), 'nor a session: only the user\'s session and index')
   t.comment(`CLIENT PAUSE 2 s: 10 visits and a login answered 503 within ${slowest} ms, none applied later`)
 })
@@ -168,7 +168,7 @@ t.test('Redis full (maxmemory, noeviction): logins refused whole, nothing writte
   const statuses = [...new Set(logins.map(l => l.status))]
   t.same(statuses, [503], '40 logins: every one refused with the clear 503 (none through, none limited)')
   t.equal(await redis.dbsize(), keysBefore, 'no key written: no session, no index entry, no rate-limit counter')
-  t.equal((await redis.keys('sess:u:{full*')).length, 0, 'no index key for any refused login')
+  t.equal((await redis.keys(userIndexKey('sess:', 'full*'))).length, 0, 'no index key for any refused login')
   const memoryAfter = await usedMemory()
   t.ok(memoryAfter - memoryBefore < 64 * 1024, `memory did not grow (${memoryAfter - memoryBefore} bytes; limit ${limit})`)
 

@@ -13,6 +13,7 @@ import { RedisServer } from '../../harness/redis-server.ts'
 import { aclRules } from '../../services/session-store/acl.ts'
 import { startStack } from '../helpers/stack.ts'
 import { makeCertificates } from '../helpers/tls.ts'
+import { TEXT } from '../../services/views.ts'
 
 const ACL_RULES = aclRules('sess:')
 
@@ -46,7 +47,7 @@ t.test('over TLS as a user limited to the store\'s commands and keys: everything
   t.equal((await laptop.post('/preferences', { theme: 'dark' })).status, 302)
   t.match((await laptop.get('/sessions')).text, /^Sessions of tls: 2/, 'the user index')
   t.equal((await laptop.post('/sessions/revoke-all')).status, 302, 'log out everywhere')
-  t.equal((await phone.get('/')).text, 'You are not logged in\n')
+  t.equal((await phone.get('/')).text, `${TEXT.notLoggedIn}\n`)
 
   const restricted = new Redis({ host: 'localhost', port: tlsPort, username: 'sessions', password, tls: { ca: readFileSync(certs.ca) }, lazyConnect: true })
   t.teardown(() => restricted.disconnect())

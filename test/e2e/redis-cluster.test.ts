@@ -7,6 +7,8 @@ import t from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { withClient } from '../../harness/redis-server.ts'
 import { startOnRedisCluster } from '../helpers/cluster-stack.ts'
+import { userIndexKey } from '../../services/session-store/keys.ts'
+import { TEXT } from '../../services/views.ts'
 
 const LOGIN_LIMIT = 30
 
@@ -35,18 +37,18 @@ t.test('on Redis Cluster, as the least-privilege user: sessions spread over the 
   for (const device of devices) await login(device, 'nomad')
   const listing = await devices[0]!.get('/sessions')
   t.match(listing.text, /^Sessions of nomad: 3/, 'the user index finds all three')
-  t.equal(await client.exists('sess:u:{nomad}'), 1, 'the index is a key of the cluster')
+  t.equal(await client.exists(userIndexKey('sess:', 'nomad')), 1, 'the index is a key of the cluster')
   // Each line after the first: handle, created, last seen, …, "(this one)" on the asking device's line.
   const other = listing.text.trim().split('\n').slice(1).find(line => !line.endsWith('(this one)'))
   const handle = other?.split(' ')[0]
   t.equal((await devices[0]!.post(`/sessions/${handle}/revoke`)).status, 302, 'revoke one')
-  const loggedIn = await Promise.all(devices.map(async d => (await d.get('/whoami')).text !== 'You are not logged in\n'))
+  const loggedIn = await Promise.all(devices.map(async d => (await d.get('/whoami')).text !== `${TEXT.notLoggedIn}\n`))
   t.equal(loggedIn.filter(Boolean).length, 2, 'that one device is logged out, the others are not')
   t.equal((await devices[0]!.post('/sessions/revoke-all')).status, 302, 'log out everywhere')
   for (const device of devices) {
-    for (let i = 0; i < 3; i++) t.equal((await device.get('/whoami')).text, 'You are not logged in\n', 'every device, every replica')
+    for (let i = 0; i < 3; i++) t.equal((await device.get('/whoami')).text, `${TEXT.notLoggedIn}\n`, 'every device, every replica')
   }
-  t.equal(await client.exists('sess:u:{nomad}'), 0, 'and the index is gone')
+  t.equal(await client.exists(userIndexKey('sess:', 'nomad')), 0, 'and the index is gone')
 
   // Scripts vanish from every node (as after a restart or failover): the hot path reloads them.
   await group.eachNode(async node => await node.script('FLUSH'))

@@ -4,10 +4,11 @@ import t from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { scaled } from '../../harness/timeouts.ts'
-import { sessionHandle } from '../../services/session-store/keys.ts'
+import { sessionHandle, sessionKey } from '../../services/session-store/keys.ts'
 import { redisClient, startStack } from '../helpers/stack.ts'
+import { TEXT } from '../../services/views.ts'
 
-const NOT_LOGGED_IN = 'You are not logged in\n'
+const NOT_LOGGED_IN = `${TEXT.notLoggedIn}\n`
 const sessionIdOf = (cookie: string) => decodeURIComponent(cookie).split('.')[0]!
 
 t.test('requests from another site cannot log in, log out or end sessions', async t => {
@@ -53,7 +54,7 @@ t.test('session fixation: an id planted before login is worthless after it', asy
     const res = await attacker.get('/')
     t.equal(res.text, NOT_LOGGED_IN, `the planted id is not the victim's session (${res.servedBy})`)
   }
-  t.equal(await redis.exists(`sess:{${sessionIdOf(planted)}}`), 0, 'and its session is gone from Redis')
+  t.equal(await redis.exists(sessionKey('sess:', sessionIdOf(planted))), 0, 'and its session is gone from Redis')
   t.equal((await victim.get('/whoami')).text, 'Logged in as victim\n')
 })
 
@@ -87,7 +88,7 @@ t.test('a stolen cookie gets nothing after logout, revoke, idle expiry or absolu
   const idle = new Browser(stack.url)
   await idle.login('idle')
   const thief3 = steal(idle)
-  const key = `sess:{${sessionIdOf(idle.cookies.get('sid')!)}}`
+  const key = sessionKey('sess:', sessionIdOf(idle.cookies.get('sid')!))
   await pollUntil('the idle session to expire in Redis', async () => (await redis.exists(key)) === 0 ? true : undefined, scaled(5000))
   await worthless(thief3, 'idle expiry')
 

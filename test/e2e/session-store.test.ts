@@ -6,6 +6,8 @@ import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { scaled } from '../../harness/timeouts.ts'
 import { redisClient, startStack } from '../helpers/stack.ts'
+import { keyPatterns, sessionKey, userIndexKey } from '../../services/session-store/keys.ts'
+import { TEXT } from '../../services/views.ts'
 
 async function commandStats (redis: Redis): Promise<Record<string, number>> {
   const info = await redis.info('commandstats')
@@ -29,7 +31,7 @@ function delta (before: Record<string, number>, after: Record<string, number>): 
 t.test('store behaviour through nginx and three replicas', async t => {
   const stack = await startStack(t)
   const redis = redisClient(t, stack.redisUrl)
-  const sessionKeys = async () => await redis.keys('sess:{*')
+  const sessionKeys = async () => await redis.keys(keyPatterns('sess:').sessions)
 
   t.test('1,000 concurrent visits with one cookie: the counter ends at exactly 1,000', async t => {
     const user = new Browser(stack.url)
@@ -86,15 +88,15 @@ t.test('store behaviour through nginx and three replicas', async t => {
     const user = new Browser(stack.url)
     await user.login('fixme')
     const firstId = sessionIdOf(user)
-    t.equal(await redis.exists(`sess:{${firstId}}`), 1)
+    t.equal(await redis.exists(sessionKey('sess:', firstId)), 1)
     await user.login('fixme')
     const secondId = sessionIdOf(user)
     t.not(secondId, firstId, 'a new session id at login')
-    t.equal(await redis.exists(`sess:{${firstId}}`), 0, 'the old session is gone')
-    t.same(await redis.zrange('sess:u:{fixme}', '0', '-1'), [secondId], 'the index holds only the new one')
+    t.equal(await redis.exists(sessionKey('sess:', firstId)), 0, 'the old session is gone')
+    t.same(await redis.zrange(userIndexKey('sess:', 'fixme'), '0', '-1'), [secondId], 'the index holds only the new one')
     t.ok(secondId.length >= 22, 'at least 128 random bits (base64url)')
     await user.post('/logout')
-    t.equal(await redis.exists('sess:u:{fixme}'), 0, 'logout removed the index entry (and the empty index)')
+    t.equal(await redis.exists(userIndexKey('sess:', 'fixme')), 0, 'logout removed the index entry (and the empty index)')
   })
 
   t.test('revoke one session, then log out everywhere: effective on every replica at once', async t => {
@@ -108,7 +110,7 @@ t.test('store behaviour through nginx and three replicas', async t => {
     t.equal((await devices[0]!.post(`/sessions/${laptop}/revoke`)).status, 302)
     for (let i = 0; i < 3; i++) {
       const res = await devices[1]!.get('/')
-      t.equal(res.text, 'You are not logged in\n', `revoked session refused on ${res.servedBy}`)
+      t.equal(res.text, `${TEXT.notLoggedIn}\n`, `revoked session refused on ${res.servedBy}`)
     }
     t.match((await devices[2]!.get('/')).text, /Logged in as dana/, 'the other sessions live on')
     t.match((await devices[0]!.get('/sessions')).text, /^Sessions of dana: 2$/m)
@@ -116,9 +118,9 @@ t.test('store behaviour through nginx and three replicas', async t => {
     t.equal((await devices[2]!.post('/sessions/revoke-all')).status, 302)
     for (let i = 0; i < 3; i++) {
       const res = await devices[0]!.get('/')
-      t.equal(res.text, 'You are not logged in\n', `logged out everywhere, checked on ${res.servedBy}`)
+      t.equal(res.text, `${TEXT.notLoggedIn}\n`, `logged out everywhere, checked on ${res.servedBy}`)
     }
-    t.equal(await redis.exists('sess:u:{dana}'), 0, 'the index is gone too')
+    t.equal(await redis.exists(userIndexKey('sess:', 'dana')), 0, 'the index is gone too')
     t.equal((await devices[0]!.post('/sessions/AAAAAAAAAAAAAAAA/revoke')).status, 401, 'revoking needs a session')
   })
 
@@ -147,7 +149,7 @@ t.test('store behaviour through nginx and three replicas', async t => {
     t.match(res.text, /session store is unavailable/)
     t.ok(took < 1000, `answered in ${took} ms`)
     await pollUntil('Redis to resume', async () => ((await user.get('/')).status === 200 ? true : undefined), scaled(5000))
-    const fields = await redis.hgetall(`sess:{${sessionIdOf(user)}}`)
+    const fields = await redis.hgetall(sessionKey('sess:', sessionIdOf(user)))
     t.equal(fields.user, '"stall"', 'the session is whole')
     t.ok(fields['@x'])
   })
@@ -159,7 +161,7 @@ t.test('absolute lifetime ends a busy session; the user index never outlives its
   const user = new Browser(stack.url)
   const loggedInAt = Date.now()
   await user.login('busy')
-  const indexTtl = await redis.pttl('sess:u:{busy}')
+  const indexTtl = await redis.pttl(userIndexKey('sess:', 'busy'))
   t.ok(indexTtl > 2500 && indexTtl <= 3500, `the index expires with its last session (+1 s slack): ${indexTtl} ms`)
   // Visits every 200 ms (well inside the 1 s idle time) until the session ends.
   const ended = await pollUntil('the absolute lifetime to end the session', async () => {
@@ -167,6 +169,6 @@ t.test('absolute lifetime ends a busy session; the user index never outlives its
     return visitsOf(res.text) === null ? Date.now() - loggedInAt : undefined
   }, scaled(6000), 200)
   t.ok(ended >= 2400 && ended < 3500, `ended ${ended} ms after login despite constant activity`)
-  await pollUntil('the index to expire', async () => ((await redis.exists('sess:u:{busy}')) === 0 ? true : undefined), scaled(3000))
+  await pollUntil('the index to expire', async () => ((await redis.exists(userIndexKey('sess:', 'busy'))) === 0 ? true : undefined), scaled(3000))
   t.same(await redis.keys('*'), [], 'nothing left in Redis')
 })

@@ -5,7 +5,9 @@ import t from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { scaled } from '../../harness/timeouts.ts'
+import { keyPatterns } from '../../services/session-store/keys.ts'
 import { redisClient, startStack } from '../helpers/stack.ts'
+import { TEXT } from '../../services/views.ts'
 
 t.test('one login, every replica, visits in order', async t => {
   const stack = await startStack(t)
@@ -27,7 +29,7 @@ t.test('one login, every replica, visits in order', async t => {
   t.match(html.text, /Served by <strong>replica-\d<\/strong>/)
 
   const anonymous = await new Browser(stack.url).get('/')
-  t.equal(anonymous.text, 'You are not logged in\n')
+  t.equal(anonymous.text, `${TEXT.notLoggedIn}\n`)
   t.ok(anonymous.headers.get('x-request-id'), 'nginx adds a request id')
   const missing = await new Browser(stack.url).get('/nowhere')
   t.equal(missing.status, 404)
@@ -47,8 +49,8 @@ t.test('the session expires after the idle time, and not before while visits con
   }
   // Now idle: Redis drops the key when the idle time has passed (polled, with a deadline).
   await pollUntil('the idle session to expire', async () =>
-    (await redis.keys('sess:{*')).length === 0 ? true : undefined, scaled(5000))
-  t.equal((await user.get('/')).text, 'You are not logged in\n')
+    (await redis.keys(keyPatterns('sess:').sessions)).length === 0 ? true : undefined, scaled(5000))
+  t.equal((await user.get('/')).text, `${TEXT.notLoggedIn}\n`)
 })
 
 t.test('logout deletes the session in Redis; the old cookie is worthless', async t => {
@@ -58,15 +60,16 @@ t.test('logout deletes the session in Redis; the old cookie is worthless', async
   await user.login('bob')
   await user.get('/')
   const oldCookie = user.cookieHeader
-  t.equal((await redis.keys('sess:{*')).length, 1)
+  t.equal((await redis.keys(keyPatterns('sess:').sessions)).length, 1)
   const out = await user.post('/logout')
   t.equal(out.status, 302)
   t.equal(out.headers.get('location'), '/')
   t.equal(user.cookies.size, 0, 'the cookie is cleared')
-  t.same(await redis.keys('sess:*'), [], 'session and user index are gone from Redis')
+  const { sessions, indexes } = keyPatterns('sess:')
+  t.same([...await redis.keys(sessions), ...await redis.keys(indexes)], [], 'session and user index are gone from Redis')
   for (let i = 0; i < 3; i++) {
     const replay = await new Browser(stack.url).get('/', { headers: { cookie: oldCookie } })
-    t.equal(replay.text, 'You are not logged in\n', `replayed cookie on ${replay.servedBy}`)
+    t.equal(replay.text, `${TEXT.notLoggedIn}\n`, `replayed cookie on ${replay.servedBy}`)
   }
 })
 
