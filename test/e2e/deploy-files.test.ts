@@ -73,7 +73,7 @@ t.test('the sentinel profile adds a Redis replica and three Sentinels, and the a
 t.test('the cluster profile adds six Redis Cluster nodes joined into three shards with a replica each, and the app finds them', async t => {
   const compose = findBinary('docker-compose')
   const nodes = 'redis-node-1:6379,redis-node-2:6379,redis-node-3:6379'
-  const { stdout } = await run(compose, ['-f', join(PROJECT_ROOT, 'docker-compose.yml'), '-f', join(PROJECT_ROOT, 'docker-compose.cluster.yml'),
+  const { stdout } = await run(compose, ['-f', join(PROJECT_ROOT, 'docker-compose.yml'),
     '--profile', 'cluster', 'config'], { cwd: PROJECT_ROOT, env: { ...process.env, REDIS_CLUSTER_NODES: nodes } })
   const { services } = parse(stdout)
   for (let i = 1; i <= 6; i++) {
