@@ -104,6 +104,9 @@ class Bench {
     if ((await new Browser(url).get('/blob/')).status === 404) {
       this.skip('blob', `${url} has no whole-JSON routes (/blob/): its replicas run services/server, not the benchmark's bench/replica (which needs the dev dependencies)`)
     }
+    if ((await new Browser(url).get('/trip/')).status === 404) {
+      this.skip('trip', `${url} has no one-round-trip route (/trip/): its replicas run services/server, not the benchmark's bench/replica`)
+    }
   }
 
   async #commandStats (): Promise<Record<string, number>> {
