@@ -174,13 +174,18 @@ class Bench {
     const [key] = await redis.keys(keyPattern)
     const [index] = indexPattern ? await redis.keys(indexPattern) : []
     const sessions = (await redis.keys(keyPattern)).length
-    return {
+    const measured = {
       sessions,
       logins: result.requests.total,
       usedMemoryPerSession: Math.round((after - before) / sessions),
       memoryUsageOfOne: key ? Number(await redis.memory('USAGE', key)) : null,
       memoryUsageOfIndex: index ? Number(await redis.memory('USAGE', index)) : null
     }
+    if (!indexPattern) return measured
+    // The session alone: the same memory once every user index is gone.
+    const indexes = await redis.keys(indexPattern)
+    for (let i = 0; i < indexes.length; i += 1000) await redis.del(...indexes.slice(i, i + 1000))
+    return { ...measured, usedMemoryPerSessionAlone: Math.round((await memory() - before) / sessions) }
   }
 
   /** One cookie, 50 connections, N visits: how many increments survive. */
