@@ -28,7 +28,16 @@ export interface ScenarioResult {
   redisCommands: Record<string, number>
 }
 
-interface Bytes { sessions: number, logins: number, usedMemoryPerSession: number, memoryUsageOfOne: number | null, memoryUsageOfIndex: number | null }
+interface Bytes {
+  sessions: number
+  logins: number
+  /** used_memory per session, all-in (the user index included). */
+  usedMemoryPerSession: number
+  /** used_memory per session once the user indexes are deleted (ours only). */
+  usedMemoryPerSessionAlone?: number
+  memoryUsageOfOne: number | null
+  memoryUsageOfIndex: number | null
+}
 interface Lost { visits: number, counted: number, lost: number }
 
 export interface Report {
@@ -72,7 +81,7 @@ ${String(v.node)}, ${String(v.nginx)}, ${String(v.redis).split(' sha=')[0]}; set
 ${rows.join('\n')}
 ${r.skipped.map(s => `\nNot measured: ${s.scenario} (${s.why}).`).join('')}
 ${cpu}
-${b.ours ? `Bytes per session (used_memory over ${b.ours.sessions} sessions, each of another user): this store ${b.ours.usedMemoryPerSession} (MEMORY USAGE: session ${b.ours.memoryUsageOfOne ?? '–'}, user index ${b.ours.memoryUsageOfIndex ?? '–'}), whole-JSON store ${b.blob?.usedMemoryPerSession ?? '–'} (MEMORY USAGE ${b.blob?.memoryUsageOfOne ?? '–'}).` : 'Bytes per session: not measured (only on a Redis the benchmark starts itself, since it empties it first).'}
+${b.ours ? `Bytes per session (used_memory over ${b.ours.sessions} sessions, each of another user): this store ${b.ours.usedMemoryPerSession} all-in, ${b.ours.usedMemoryPerSessionAlone ?? '–'} for the session alone (MEMORY USAGE: session ${b.ours.memoryUsageOfOne ?? '–'}, user index ${b.ours.memoryUsageOfIndex ?? '–'}), whole-JSON store ${b.blob?.usedMemoryPerSession ?? '–'} (MEMORY USAGE ${b.blob?.memoryUsageOfOne ?? '–'}).` : 'Bytes per session: not measured (only on a Redis the benchmark starts itself, since it empties it first).'}
 
 Lost updates (one cookie, 50 connections, ${l.ours?.visits ?? '–'} visits): this store ${l.ours?.lost ?? '–'}, whole-JSON store ${l.blob?.lost ?? '–'} (${l.blob ? Math.round((l.blob.lost / l.blob.visits) * 100) : '–'} %).
 

@@ -105,6 +105,9 @@ class Bench {
     if ((await new Browser(url).get('/blob/')).status === 404) {
       this.skip('blob', `${url} has no whole-JSON routes (/blob/): its replicas run services/server, not the benchmark's bench/replica (which needs the dev dependencies)`)
     }
+    if ((await new Browser(url).get('/trip/')).status === 404) {
+      this.skip('trip', `${url} has no one-round-trip route (/trip/): its replicas run services/server, not the benchmark's bench/replica`)
+    }
   }
 
   async #commandStats (): Promise<Record<string, number>> {
@@ -172,13 +175,18 @@ class Bench {
     const [key] = await redis.keys(keyPattern)
     const [index] = indexPattern ? await redis.keys(indexPattern) : []
     const sessions = (await redis.keys(keyPattern)).length
-    return {
+    const measured = {
       sessions,
       logins: result.requests.total,
       usedMemoryPerSession: Math.round((after - before) / sessions),
       memoryUsageOfOne: key ? Number(await redis.memory('USAGE', key)) : null,
       memoryUsageOfIndex: index ? Number(await redis.memory('USAGE', index)) : null
     }
+    if (!indexPattern) return measured
+    // The session alone: the same memory once every user index is gone.
+    const indexes = await redis.keys(indexPattern)
+    for (let i = 0; i < indexes.length; i += 1000) await redis.del(...indexes.slice(i, i + 1000))
+    return { ...measured, usedMemoryPerSessionAlone: Math.round((await memory() - before) / sessions) }
   }
 
   /** One cookie, 50 connections, N visits: how many increments survive. */

@@ -1,6 +1,7 @@
 // The benchmark's scenarios: what each sends, to where, with which sessions.
 import type { Options } from 'autocannon'
 import { Browser } from '../harness/client.ts'
+import { TRIP_HEADER } from './one-round-trip.ts'
 
 export interface Target {
   /** nginx in front of the replicas. */
@@ -33,6 +34,11 @@ function perConnection (cookies: string[]): Options['setupClient'] {
   return client => client.setHeaders({ cookie: cookies[next++ % cookies.length]! })
 }
 
+/** A signed cookie (`sid=<id>.<signature>`, URL-encoded) → the bare session id the trip route reads. */
+export function bareSessionId (cookie: string): string {
+  return decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)).split('.', 1)[0]!
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     name: 'floor-nginx',
@@ -48,6 +54,15 @@ export const SCENARIOS: Scenario[] = [
     name: 'hot',
     what: 'authenticated GET / (read, slide, visit count), distinct sessions, through nginx',
     prepare: async ({ url }, connections) => ({ url: `${url}/`, setupClient: perConnection(await sessions(url, connections, '/login', 'sid')) })
+  },
+  {
+    name: 'trip',
+    what: 'the one-round-trip floor: the same load script (read, slide, visit count) with the bare id in a header, no session plugin, no cookie signature',
+    prepare: async ({ url }, connections) => {
+      const ids = (await sessions(url, connections, '/login', 'sid')).map(bareSessionId)
+      let next = 0
+      return { url: `${url}/trip/`, setupClient: client => client.setHeaders({ [TRIP_HEADER]: ids[next++ % ids.length]! }) }
+    }
   },
   {
     name: 'read-only',

@@ -9,6 +9,8 @@ export default fp<{ replicaName: string }>(async function observability (app, { 
   app.addHook('onResponse', (request, reply, done) => {
     // Health checks come every few seconds from Docker and balancers: at info they would bury the requests.
     const level = request.url.startsWith('/health/') ? 'debug' : 'info'
+    // Below the configured level (the benchmark's warn, a busy site's): not even the line's object is built.
+    if ((request.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.(level) === false) return done()
     request.log[level]({
       method: request.method,
       url: request.url,

@@ -6,13 +6,18 @@
 //  3. its onSend clears a cookie that differs from the id signed with the current secret unless the session
 //     changed (so a cookie signed with an older secret is re-signed here instead);
 //  4. `cookie` is the only enumerable field of a Session besides the user's own;
-//  5. an error answer would save the session again while sending the error page (`discardSession`).
+//  5. an error answer would save the session again while sending the error page (`discardSession`);
+//  6. its onSend does nothing for a session read from Redis whose fields did not change, not saved during the request
+//     and carrying a cookie signed with the current secret: so when this adapter has seen (by its own comparison)
+//     that nothing changed, it takes the session off the request before that hook runs, and the hook's change hash
+//     (a stable stringify and a SHA-256 of the whole session) is not paid.
 import { randomBytes } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { encodeFields, type EncodedFields, type RedisSessionStore } from './store.ts'
+import { CachingCookieSigner } from './cookie-signer.ts'
+import { encodeFields, type RedisSessionStore } from './store.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -38,11 +43,56 @@ export interface LoadIncrement {
 
 type Callback = (err?: unknown) => void
 
-// The fields as last read from or written to Redis, kept on the session object: a later save sends only the difference.
+// The fields as last read from or written to Redis, kept on the session object: a later save sends only the
+// difference, and an unchanged session is told from a changed one without hashing it.
 const kSnapshot = Symbol('session-store.snapshot')
 // When the request that saves the session started (epoch ms): its writes refuse to run long after (store.ts).
 const kStartedAt = Symbol('session-store.started-at')
-interface Tracked { [kSnapshot]?: EncodedFields, [kStartedAt]?: number }
+interface Tracked { [kSnapshot]?: Snapshot, [kStartedAt]?: number }
+
+/** An object field as it was: its JSON, so that a later change made in place still shows. */
+interface Json { json: string }
+/** Primitive fields as they are (compared with ===), object fields as JSON. */
+type Snapshot = Map<string, unknown>
+
+/** The session's own fields: `cookie` is @fastify/session's, and an undefined field is no field (as in Redis). */
+function * ownFields (session: object): Generator<[string, unknown]> {
+  for (const key of Object.keys(session)) {
+    if (key === 'cookie') continue
+    const value = (session as Record<string, unknown>)[key]
+    if (value !== undefined) yield [key, value]
+  }
+}
+
+function snapshotOf (session: object): Snapshot {
+  const snapshot: Snapshot = new Map()
+  for (const [key, value] of ownFields(session)) {
+    snapshot.set(key, typeof value === 'object' && value !== null ? { json: JSON.stringify(value) } satisfies Json : value)
+  }
+  return snapshot
+}
+
+/** Whether the session's fields differ from the snapshot: what @fastify/session's isModified() says, without a hash. */
+function changedSince (session: object, snapshot: Snapshot): boolean {
+  let fields = 0
+  for (const [key, value] of ownFields(session)) {
+    fields++
+    if (!snapshot.has(key)) return true
+    const was = snapshot.get(key)
+    const same = typeof value === 'object' && value !== null
+      ? typeof was === 'object' && was !== null && (was as Json).json === JSON.stringify(value)
+      : was === value
+    if (!same) return true
+  }
+  return fields !== snapshot.size
+}
+
+/** The snapshot as the store's encoded fields (only when a write needs them). */
+function encodedSnapshot (snapshot: Snapshot): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of snapshot) out[key] = typeof value === 'object' && value !== null ? (value as Json).json : JSON.stringify(value) ?? 'null'
+  return out
+}
 
 /** @fastify/session's store interface (get/set/destroy) over the store's own API. */
 export class FastifySessionAdapter {
@@ -78,9 +128,9 @@ export class FastifySessionAdapter {
 
   /** Called for a new or changed session: a tracked one writes only its difference, a new one is created whole. */
   set (sessionId: string, session: object, callback: Callback): void {
-    const fields = encodeFields(session)
-    this.#store.write(sessionId, (session as Tracked)[kSnapshot] ?? null, fields, (session as Tracked)[kStartedAt]).then(() => {
-      (session as Tracked)[kSnapshot] = fields
+    const snapshot = (session as Tracked)[kSnapshot]
+    this.#store.write(sessionId, snapshot ? encodedSnapshot(snapshot) : null, encodeFields(session), (session as Tracked)[kStartedAt]).then(() => {
+      (session as Tracked)[kSnapshot] = snapshotOf(session)
       callback()
     }, callback)
   }
@@ -91,7 +141,13 @@ export class FastifySessionAdapter {
 
   /** Remembers what a session read from Redis held, so that `set` can write only what changes. */
   track (session: object): void {
-    (session as Tracked)[kSnapshot] = encodeFields(session)
+    (session as Tracked)[kSnapshot] = snapshotOf(session)
+  }
+
+  /** Whether a session read from Redis changed since; undefined for one that was not read (a new session). */
+  changed (session: object): boolean | undefined {
+    const snapshot = (session as Tracked)[kSnapshot]
+    return snapshot && changedSince(session, snapshot)
   }
 }
 
@@ -159,21 +215,27 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
       }
       (session as Tracked)[kStartedAt] = Date.now() - reply.elapsedTime
     }
+    // A session read from Redis, unchanged and not saved meanwhile: nothing to write. Only a cookie signed with
+    // an older secret needs an answer; then @fastify/session's onSend, which would hash the session to find out
+    // the same, is left nothing to do.
+    // (A session whose id the cookie does not carry is new, a login's: @fastify/session sets its cookie.)
     const cookie = request.cookies?.[cookieName] // null when an earlier hook failed the request
-    if (session && cookie !== undefined && cookie !== session.encryptedSessionId &&
-        cookie.startsWith(`${session.sessionId}.`) && !session.isModified()) {
-      request.cookies[cookieName] = session.encryptedSessionId // nothing left for @fastify/session to clear
+    if (!session || cookie === undefined || !cookie.startsWith(`${session.sessionId}.`) ||
+        adapter.changed(session) !== false || session.isSaved()) return done(null, payload)
+    if (cookie !== session.encryptedSessionId) {
       // The same attributes @fastify/session would send (its Cookie has resolved 'auto' for this request).
       const { expires, secure, sameSite, path, httpOnly, domain } = session.cookie
       reply.setCookie(cookieName, session.encryptedSessionId, { expires: expires ?? undefined, secure, sameSite, path, httpOnly, domain })
     }
+    discardSession(request)
     done(null, payload)
   })
 
   await app.register(fastifySession, {
     store: adapter,
     idGenerator: (request) => request?.nextSessionId ?? randomSessionId(),
-    secret: options.secrets,
+    // HMAC-SHA256 with the secrets in order, each cookie verified once (cookie-signer.ts).
+    secret: new CachingCookieSigner(options.secrets),
     cookieName,
     cookie: {
       path: '/',

@@ -123,7 +123,7 @@ export class RedisSessionStore {
   async load (sessionId: string, increment?: string, startedAt = Date.now()): Promise<SessionFields | null> {
     if (!SESSION_ID.test(sessionId)) return null
     const key = this.key(sessionId)
-    const deadline = await this.#deadline(startedAt)
+    const deadline = this.#deadlineIfKnown(startedAt) ?? await this.#deadline(startedAt)
     const flat = await this.#call('load', increment
       ? this.#redis.sessionLoad(key, deadline, this.#idleMs, increment)
       : this.#redis.sessionLoad(key, deadline, this.#idleMs))
@@ -285,6 +285,12 @@ export class RedisSessionStore {
    */
   async #endEvicted (evicted: string[]): Promise<void> {
     if (evicted.length > 0) await this.#call('evict', Promise.all(evicted.map(async id => await this.#redis.del(this.key(id)))))
+  }
+
+  /** `#deadline` without waiting, once the clock's offset is known (the hot path: no extra await). */
+  #deadlineIfKnown (startedAt: number): number | undefined {
+    const redisTime = this.#clock.toRedisIfKnown(startedAt)
+    return redisTime === undefined ? undefined : Math.floor(redisTime) + this.#writeWindowMs
   }
 
   /** The Redis time past which a write of a request that started at `startedAt` must not run. */

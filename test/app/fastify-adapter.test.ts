@@ -1,5 +1,6 @@
 // What services/session-store/fastify-adapter.ts assumes of @fastify/session. Each test fails if an upgrade
-// breaks one assumption: the visit counted in the load's round trip, delta writes, the re-signing of cookies
+// breaks one assumption: the visit counted in the load's round trip, delta writes (and neither a save nor a cookie
+// for an unchanged session, which the adapter tells without @fastify/session's hash), the re-signing of cookies
 // signed with an older secret, and `cookie` as the Session's only field besides the user's own.
 import type { Redis } from 'ioredis'
 import t from 'tap'
@@ -67,8 +68,16 @@ t.test('@fastify/session assumptions', async t => {
     t.ok(patch, 'a script wrote the new field')
     t.notOk(patch?.includes('user'), 'and nothing else: the user field was not rewritten')
     t.equal((await user.get('/preferences')).body, 'theme=dark language=en\n')
-    const unchanged = await scriptCalls(redis, async () => await user.get('/whoami'))
+    let answer: Awaited<ReturnType<typeof user.get>> | undefined
+    const unchanged = await scriptCalls(redis, async () => { answer = await user.get('/whoami') })
     t.equal(unchanged.length, 1, 'an unchanged session is read, never written')
+    t.equal(answer?.headers['set-cookie'], undefined, 'and its answer sets no cookie (the adapter, not a hash, tells it unchanged)')
+    const counted = await scriptCalls(redis, async () => { answer = await user.get('/') })
+    t.equal(counted.length, 1, 'a counted visit: the load script only, the count not written again')
+    t.equal(answer?.headers['set-cookie'], undefined)
+    const changedTwice = await scriptCalls(redis, async () => await user.post('/preferences', { theme: 'light', language: 'de' }))
+    t.ok(changedTwice.some(args => args.includes('theme') && args.includes('language')), 'a change after an unchanged visit is still written')
+    t.equal((await user.get('/preferences')).body, 'theme=light language=de\n')
   })
 
   t.test('only the user\'s fields reach Redis: `cookie` is the Session\'s only other field', async t => {

@@ -52,25 +52,51 @@ t.test('summarize folds rounds into one result per scenario, in the order they r
 })
 
 t.test('goals: judged where both sides were measured', async t => {
-  const bytes = { sessions: 10, logins: 10, usedMemoryPerSession: 300, memoryUsageOfOne: 200, memoryUsageOfIndex: 100 }
+  const bytes = { sessions: 10, logins: 10, usedMemoryPerSession: 300, usedMemoryPerSessionAlone: 180, memoryUsageOfOne: 200, memoryUsageOfIndex: 100 }
+  const hot = { ...result('hot', 3000, 6, 1), cpuMicrosecondsPerRequest: { replicas: 45, nginx: 20 } }
   const all = goals({
-    scenarios: [result('hot', 3000, 5, 1), result('blob', 1500, 10, 2), result('floor-app', 4000, 4), result('read-only', 3500, 4)],
-    bytesPerSession: { ours: bytes, blob: { ...bytes, usedMemoryPerSession: 400 } },
+    scenarios: [hot, result('trip', 3600, 5), result('blob', 1500, 10, 2), result('floor-app', 4000, 4), result('read-only', 3500, 4)],
+    bytesPerSession: { ours: bytes, blob: { ...bytes, usedMemoryPerSessionAlone: undefined, usedMemoryPerSession: 400 } },
     lostUpdates: { ours: { visits: 200, counted: 200, lost: 0 }, blob: { visits: 200, counted: 20, lost: 180 } }
   })
   const byGoal = Object.fromEntries(all.map(g => [g.goal, g]))
+  t.same(byGoal['hot ≥ 0.8 × trip, the one-round-trip floor (requests/s)'], { goal: 'hot ≥ 0.8 × trip, the one-round-trip floor (requests/s)', value: 0.83, holds: true })
+  t.same(byGoal['p99 hot ≤ 1.2 × p99 trip'], { goal: 'p99 hot ≤ 1.2 × p99 trip', value: 1.2, holds: true }, 'exactly 1.2 holds')
   t.same(byGoal['hot ≥ 1.5 × blob (requests/s)'], { goal: 'hot ≥ 1.5 × blob (requests/s)', value: 2, holds: true })
   t.equal(byGoal['hot p99 below blob p99']!.holds, true)
   t.equal(byGoal['hot sends fewer Redis commands per request than blob']!.value, 0.5)
-  t.equal(byGoal['fewer Redis bytes per session than blob (all-in, user index included)']!.value, 0.75)
+  t.same(byGoal['replicas\' CPU per hot request ≤ 50 µs'], { goal: 'replicas\' CPU per hot request ≤ 50 µs', value: 45, holds: true })
+  t.equal(byGoal['Redis bytes per session ≤ blob (all-in, user index included)']!.value, 0.75)
+  t.same(byGoal['Redis bytes of the session alone ÷ blob (reported)'], { goal: 'Redis bytes of the session alone ÷ blob (reported)', value: 0.45, holds: null })
   t.equal(byGoal['zero lost updates (one cookie, 50 connections)']!.holds, true)
-  t.equal(byGoal['hot ≥ 0.7 × floor-app (requests/s)']!.value, 0.75)
-  t.equal(byGoal['p99 hot ÷ p99 floor-app (reported)']!.holds, null, 'reported, not judged')
+  t.equal(byGoal['hot ÷ floor-app (requests/s, reported)']!.holds, null, 'reported, not judged')
   t.equal(byGoal['read-only within 15 % of floor-app (requests/s)']!.holds, true)
-  t.equal(all.length, 8)
+  t.equal(all.length, 11)
 
-  const slow = goals({ scenarios: [result('hot', 1000, 50), result('blob', 900, 10)], bytesPerSession: { ours: null, blob: null }, lostUpdates: { ours: null, blob: null } })
-  t.same(slow.map(g => g.holds), [false, false, false], 'a goal missed says so')
+  const equalBytes = goals({ scenarios: [], bytesPerSession: { ours: bytes, blob: bytes }, lostUpdates: { ours: null, blob: null } })
+  t.equal(equalBytes[0]!.holds, true, 'as many bytes as blob holds (≤)')
+
+  // Each target missed by a hair: every one says so.
+  const missed = goals({
+    scenarios: [
+      { ...result('hot', 2999, 7, 1), cpuMicrosecondsPerRequest: { replicas: 51 } },
+      result('trip', 3750, 5),
+      result('blob', 2000, 6, 1)
+    ],
+    bytesPerSession: { ours: { ...bytes, usedMemoryPerSession: 401 }, blob: { ...bytes, usedMemoryPerSession: 400 } },
+    lostUpdates: { ours: null, blob: null }
+  })
+  const missedBy = Object.fromEntries(missed.map(g => [g.goal, g.holds]))
+  t.equal(missedBy['hot ≥ 0.8 × trip, the one-round-trip floor (requests/s)'], false, '0.7997 × trip')
+  t.equal(missedBy['p99 hot ≤ 1.2 × p99 trip'], false, '7 ms against 5 ms')
+  t.equal(missedBy['hot ≥ 1.5 × blob (requests/s)'], false)
+  t.equal(missedBy['hot p99 below blob p99'], false)
+  t.equal(missedBy['hot sends fewer Redis commands per request than blob'], false, 'as many commands is not fewer')
+  t.equal(missedBy['replicas\' CPU per hot request ≤ 50 µs'], false, '51 µs')
+  t.equal(missedBy['Redis bytes per session ≤ blob (all-in, user index included)'], false, 'one byte more')
+
+  const subMs = goals({ scenarios: [result('hot', 100, 1), result('trip', 100, 0)], bytesPerSession: { ours: null, blob: null }, lostUpdates: { ours: null, blob: null } })
+  t.equal(subMs.find(g => g.goal.startsWith('p99'))!.holds, true, 'a 0 ms p99 counts as 1 ms (whole milliseconds)')
   t.same(goals({ scenarios: [result('hot', 1, 1)], bytesPerSession: { ours: null, blob: null }, lostUpdates: { ours: null, blob: null } }), [], 'nothing to compare: no goals')
 })
 
