@@ -25,6 +25,11 @@ async function countsOf<L extends string> (histogram: Histogram<L>, counter: Cou
   }
 }
 
+/** A counter without labels, on this registry. */
+function counter (registry: Registry, name: string, help: string): Counter {
+  return new Counter({ name, help, registers: [registry] })
+}
+
 export class Metrics {
   readonly registry = new Registry()
   #redis: RedisClient | undefined
@@ -69,23 +74,11 @@ export class Metrics {
     collect: () => { this.redisReady.set(this.#redis?.status === 'ready' ? 1 : 0) }
   })
 
-  readonly redisReconnects = new Counter({
-    name: 'redis_reconnects_total',
-    help: 'Times the Redis connection was re-established after it had been lost',
-    registers: [this.registry]
-  })
+  readonly redisReconnects = counter(this.registry, 'redis_reconnects_total', 'Times the Redis connection was re-established after it had been lost')
 
-  readonly logins = new Counter({
-    name: 'logins_total',
-    help: 'Successful logins (a new session was created)',
-    registers: [this.registry]
-  })
+  readonly logins = counter(this.registry, 'logins_total', 'Successful logins (a new session was created)')
 
-  readonly logouts = new Counter({
-    name: 'logouts_total',
-    help: 'Logouts that ended a session',
-    registers: [this.registry]
-  })
+  readonly logouts = counter(this.registry, 'logouts_total', 'Logouts that ended a session')
 
   readonly revocations = new Counter<'scope'>({
     name: 'session_revocations_total',
@@ -94,17 +87,9 @@ export class Metrics {
     registers: [this.registry]
   })
 
-  readonly loginsRateLimited = new Counter({
-    name: 'logins_rate_limited_total',
-    help: 'Login attempts refused with 429 by the login rate limit',
-    registers: [this.registry]
-  })
+  readonly loginsRateLimited = counter(this.registry, 'logins_rate_limited_total', 'Login attempts refused with 429 by the login rate limit')
 
-  readonly crossSiteRefusals = new Counter({
-    name: 'cross_site_refusals_total',
-    help: 'State-changing requests refused with 403 as cross-site',
-    registers: [this.registry]
-  })
+  readonly crossSiteRefusals = counter(this.registry, 'cross_site_refusals_total', 'State-changing requests refused with 403 as cross-site')
 
   /** `defaultLabels`: on every series (the replica's name). */
   constructor (defaultLabels: Record<string, string> = {}) {
