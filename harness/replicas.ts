@@ -101,7 +101,7 @@ export class Replica {
  * The status of a GET sent on a connection of its own, closed with the answer: a start-up probe must not leave
  * a kept-alive connection to the replica behind (a stopping replica waits for its connections to end).
  */
-async function probe (url: string): Promise<number | undefined> {
+export async function probe (url: string): Promise<number | undefined> {
   return await new Promise((resolve, reject) => {
     get(url, { agent: false }, res => {
       res.resume()
