@@ -55,7 +55,7 @@ const DESTROY_BATCH = 100
  * How long a login's request id keeps naming its session: well past nginx's retries (proxy_next_upstream_timeout
  * 5 s), and never longer than the session itself could live.
  */
-const LOGIN_RETRY_WINDOW_MS = 60_000
+const LOGIN_RETRY_WINDOW_MS = 15_000
 
 function encode (value: unknown): string {
   return JSON.stringify(value) ?? 'null'
