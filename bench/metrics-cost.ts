@@ -3,7 +3,6 @@
 // hits both alike. Reports requests/s, p99 and the replicas' CPU per request for each, and the difference; then
 // profiles a third stack's replicas to say what share of their CPU the metrics take.
 //   npm run build && node dist/bench/metrics-cost.js [--duration 8] [--rounds 4] [--connections 32]
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,8 +10,10 @@ import { parseArgs } from 'node:util'
 import autocannon, { type Options, type Result } from 'autocannon'
 import { LocalStack } from '../harness/local-stack.ts'
 import { exitWithChildrenOnSignals } from '../harness/processes.ts'
+import { refuseAlongsideOtherLoadTests } from './alone.ts'
 import { cpuSample } from './cpu.ts'
 import { SCENARIOS } from './scenarios.ts'
+import { median } from './summary.ts'
 
 exitWithChildrenOnSignals()
 
@@ -28,20 +29,7 @@ const rounds = Number(args.rounds)
 const connections = Number(args.connections)
 const progress = (line: string) => console.error(`[metrics-cost] ${line}`)
 
-// Two load tests at once would measure each other.
-const others = (() => {
-  try {
-    // Node processes only (a shell that merely mentions the command line is not a load test).
-    return execFileSync('pgrep', ['-f', '^[^ ]*node .*(autocannon|bench/run\\.js|bench/metrics-cost)'], { encoding: 'utf8' })
-      .split('\n').filter(pid => pid && Number(pid) !== process.pid && Number(pid) !== process.ppid)
-  } catch {
-    return [] // pgrep exits 1 when nothing matches
-  }
-})()
-if (others.length > 0) {
-  console.error(`[metrics-cost] another load test is running (pids ${others.join(', ')}): not measuring alongside it`)
-  process.exit(2)
-}
+refuseAlongsideOtherLoadTests('metrics-cost')
 
 interface Variant {
   name: 'off' | 'on'
@@ -74,12 +62,6 @@ async function measure (variant: Variant, seconds: number): Promise<Variant['run
     p99: result.latency.p99,
     cpuUsPerRequest: ((after.replicas! - before.replicas!) * 1000) / result.requests.total
   }
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
 const percent = (ratio: number) => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)} %`

@@ -15,6 +15,7 @@ import { BENCH_REPLICA_ENTRY, PROJECT_ROOT, RUN_DIR } from '../harness/paths.ts'
 import { exitWithChildrenOnSignals } from '../harness/processes.ts'
 import { renderChart } from './chart.ts'
 import { cpuSample, type ProcessGroups, withChildren } from './cpu.ts'
+import { commandCalls, clientCommandsBetween } from './redis-stats.ts'
 import { renderMarkdown, type Report, type Run } from './report.ts'
 import { SCENARIOS, type Target } from './scenarios.ts'
 import { goals, resultStem, summarize } from './summary.ts'
@@ -32,9 +33,6 @@ interface Settings {
 }
 
 const progress = (line: string) => console.log(`[bench] ${line}`)
-
-/** Commands a client sends (each one a round trip here); the rest run inside scripts. */
-const CLIENT_COMMANDS = new Set(['evalsha', 'eval', 'get', 'set', 'setex', 'expire', 'del', 'mget', 'zrem', 'hmget', 'pexpiretime', 'ping'])
 
 async function fire (options: Options): Promise<Result> {
   return await new Promise((resolve, reject) => {
@@ -111,10 +109,7 @@ class Bench {
   }
 
   async #commandStats (): Promise<Record<string, number>> {
-    if (!this.redis) return {}
-    const calls: Record<string, number> = {}
-    for (const m of (await this.redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[m[1]!] = Number(m[2])
-    return calls
+    return this.redis ? await commandCalls(this.redis) : {}
   }
 
   /** The processes of the stack, when the harness started it (autocannon runs in this process). */
@@ -141,7 +136,7 @@ class Bench {
     const total = result.requests.total || 1
     const codes = (result as Result & { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {}
     const unexpected = Object.entries(codes).filter(([code]) => Number(code) !== expectStatus).reduce((n, [, v]) => n + (v.count ?? 0), 0)
-    const clientCommands = Object.entries(used).filter(([c]) => CLIENT_COMMANDS.has(c)).reduce((n, [, v]) => n + v, 0)
+    const clientCommands = clientCommandsBetween(before, after)
     return {
       scenario: name,
       requestsPerSecond: result.requests.average,
