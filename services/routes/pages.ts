@@ -1,7 +1,6 @@
 // The tutorial's pages: a visit counter for a logged-in user, login and logout.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidUsernameError, NotLoggedInError } from '../errors.ts'
-import { chooseLoginSessionId } from '../session-store/fastify-adapter.ts'
 import { escapeHtml, formatFor, postButton, TEXT } from '../views.ts'
 
 /**
@@ -106,8 +105,7 @@ const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaNa
     session.via = replicaName
     // A new id at every login, the old session deleted: an id planted before login is worthless after it. The
     // same new id for a login nginx re-sends: a repeat leaves no second session behind.
-    await chooseLoginSessionId(request, reply, app.sessions)
-    await session.regenerate(['user', 'ua', 'via'])
+    await request.loginSession(reply, ['user', 'ua', 'via'])
     app.metrics?.logins.inc()
     return reply.redirect('/', 302)
   })

@@ -10,7 +10,9 @@
 //  6. its onSend does nothing for a session read from Redis whose fields did not change, not saved during the request
 //     and carrying a cookie signed with the current secret: so when this adapter has seen (by its own comparison)
 //     that nothing changed, it takes the session off the request before that hook runs, and the hook's change hash
-//     (a stable stringify and a SHA-256 of the whole session) is not paid.
+//     (a stable stringify and a SHA-256 of the whole session) is not paid;
+//  7. `session.regenerate()` calls the store's `destroy` for the old id synchronously (so a login can tell the
+//     adapter that the old session was never written, and no delete is sent for it: see `loginSession`).
 import { randomBytes } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
@@ -29,8 +31,13 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     sessionIncrement: LoadIncrement | null
-    /** The id the next session made for this request takes (a login's, see `chooseLoginSessionId`); random when null. */
+    /** The id the next session made for this request takes (a login's, see `loginSession`); random when null. */
     nextSessionId: string | null
+    /**
+     * Log in: a new session with a new id, holding these fields of the current one; the old session deleted.
+     * A login nginx re-sends gets the same new id (it is safe to run twice).
+     */
+    loginSession: (reply: FastifyReply, keep: string[]) => Promise<void>
   }
 }
 
@@ -98,6 +105,8 @@ function encodedSnapshot (snapshot: Snapshot): Record<string, string> {
 export class FastifySessionAdapter {
   readonly #store: RedisSessionStore
   #incrementOnLoad: LoadIncrement | undefined
+  /** The old id of a session being regenerated that was never written: nothing in Redis to delete. */
+  #neverWritten: string | undefined
 
   constructor (store: RedisSessionStore) {
     this.#store = store
@@ -136,7 +145,25 @@ export class FastifySessionAdapter {
   }
 
   destroy (sessionId: string, callback: Callback): void {
+    if (sessionId === this.#neverWritten) {
+      this.#neverWritten = undefined
+      return callback()
+    }
     this.#store.destroy(sessionId).then(() => callback(), callback)
+  }
+
+  /**
+   * `session.regenerate(keep)`, without deleting the old session when it was made by this request and never
+   * written (a first login, with no cookie or an expired one): one round trip less. A session read from Redis is
+   * always deleted, so an id planted before login is worthless after it.
+   */
+  async regenerate (session: FastifyRequest['session'], keep: string[]): Promise<void> {
+    this.#neverWritten = this.changed(session) === undefined && !session.isSaved() ? session.sessionId : undefined
+    try {
+      await session.regenerate(keep)
+    } finally {
+      this.#neverWritten = undefined
+    }
   }
 
   /** Remembers what a session read from Redis held, so that `set` can write only what changes. */
@@ -158,11 +185,11 @@ const BALANCER_REQUEST_ID = /^[0-9a-f]{32}$/
 const randomSessionId = () => randomBytes(24).toString('base64url')
 
 /**
- * Makes a login safe to run twice: call it before `session.regenerate()`. A login nginx re-sends (its replica died
- * before answering) carries the same request id and gets the same new session id as the first attempt, so a
- * repeat rewrites that one session instead of leaving a second one behind in the user's list.
+ * Makes a login safe to run twice: the new session's id. A login nginx re-sends (its replica died before
+ * answering) carries the same request id and gets the same new session id as the first attempt, so a repeat
+ * rewrites that one session instead of leaving a second one behind in the user's list.
  */
-export async function chooseLoginSessionId (request: FastifyRequest, reply: FastifyReply, store: RedisSessionStore): Promise<void> {
+async function chooseLoginSessionId (request: FastifyRequest, reply: FastifyReply, store: RedisSessionStore): Promise<void> {
   if (!BALANCER_REQUEST_ID.test(request.id)) return
   request.nextSessionId = await store.loginSessionId(request.id, randomSessionId(), Date.now() - reply.elapsedTime)
 }
@@ -191,6 +218,10 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
   // Runs just before @fastify/session's own hook, which then loads the session inside `withIncrementOnLoad`.
   app.decorateRequest('sessionIncrement', null)
   app.decorateRequest('nextSessionId', null)
+  app.decorateRequest('loginSession', async function (this: FastifyRequest, reply: FastifyReply, keep: string[]) {
+    await chooseLoginSessionId(this, reply, store)
+    await adapter.regenerate(this.session, keep)
+  })
   app.addHook('onRequest', (request, _reply, done) => {
     const field = request.routeOptions.config.sessionIncrement
     if (!field) return done()

@@ -1,10 +1,11 @@
 // What services/session-store/fastify-adapter.ts assumes of @fastify/session. Each test fails if an upgrade
 // breaks one assumption: the visit counted in the load's round trip, delta writes (and neither a save nor a cookie
 // for an unchanged session, which the adapter tells without @fastify/session's hash), the re-signing of cookies
-// signed with an older secret, and `cookie` as the Session's only field besides the user's own.
+// signed with an older secret, `cookie` as the Session's only field besides the user's own, and a login that
+// deletes the old session only when there is one.
 import type { Redis } from 'ioredis'
 import t from 'tap'
-import { keyPatterns } from '../../services/session-store/keys.ts'
+import { keyPatterns, sessionKey } from '../../services/session-store/keys.ts'
 import { TEXT } from '../../services/views.ts'
 import { buildTestApp, SECRET, startRedis, User } from './helper.ts'
 
@@ -104,5 +105,18 @@ t.test('@fastify/session assumptions', async t => {
     t.ok(renewed && renewed !== oldCookie, 'the answer carries the cookie signed with the new secret')
     t.equal(renewed?.split('.')[0], oldCookie.split('.')[0], 'for the same session')
     t.equal((await afterUser.get('/')).body, `${TEXT.visits('dave', 2)}\n`, 'and the new cookie works')
+  })
+
+  t.test('regenerate() deletes the old id synchronously: a first login sends no delete, a second deletes the first session', async t => {
+    const { app, redis } = await buildTestApp(t, server)
+    const user = new User(app)
+    const first = await scriptCalls(redis, async () => await user.login('erin'))
+    t.equal(first.length, 2, 'a first login (no cookie): the index entry and the session, nothing deleted')
+    const firstId = decodeURIComponent(user.cookies.get('sid')!).split('.')[0]!
+    const again = await scriptCalls(redis, async () => await user.login('frank'))
+    t.equal(again.length, 4, 'a login over a session: it is read, then deleted, then the new index entry and session')
+    t.equal(again.filter(args => args.includes(sessionKey('sess:', firstId))).length, 2, 'the read and the delete name the old session')
+    t.equal(await redis.exists(sessionKey('sess:', firstId)), 0, 'which is gone')
+    t.equal((await user.get('/')).body, `${TEXT.visits('frank', 1)}\n`)
   })
 })
