@@ -259,9 +259,10 @@ if (stack) {
     await load.waitFor(100)
     const victimContainer = await project.container(victimHost, 1)
     const replicaContainer = await project.container(replica.host, 1)
-    await engine.docker(['kill', victimContainer.id])
+    // Times from when the kill is sent: the container dies while `docker kill` is still returning.
     const killedAt = performance.now()
     const killedAtWall = Date.now()
+    await engine.docker(['kill', victimContainer.id])
     const refusals: Array<{ at: number, retryAfter: string | null }> = []
     const [promotionSeen] = await Promise.all([
       pollUntil(`${replica.host} to be promoted`, async () => {
