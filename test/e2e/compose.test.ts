@@ -1,11 +1,13 @@
 // docker-compose.yml on a real Docker engine, as a user runs it (`docker-compose up -d --build` on the working
 // tree), checked through nginx: named replicas sharing a session, a replica killed and started again, scaling out
-// and in while serving, the Sentinel profile's failover, readable logs, and `down -v` leaving nothing behind.
+// and in while serving, the Sentinel profile's failover, the cluster profile's shards and a shard's failover, readable
+// logs, and `down -v` leaving nothing behind.
 // Where no engine answers, a private dockerd is started; where the official images cannot be pulled, stand-ins are
 // built from Debian's packages (harness/docker/).
 import t, { type Test } from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
+import { sessionKeyOf } from '../helpers/cluster-stack.ts'
 import { startComposeStack } from '../helpers/docker.ts'
 import { UserLoad } from '../helpers/load.ts'
 
@@ -173,8 +175,165 @@ if (stack) {
       `served again after ${Math.round(resumedMs)} ms; ${load.failures.length} of ${load.count()} load requests answered 503`)
   })
 
+  // ---- The cluster profile: three shards of a primary and a replica, the replicas of the app recreated to use them.
+  /** A shell script in a cluster node's container, redis-cli authenticated with the generated password. */
+  const inNode = async (host: string, script: string, args: string[] = []) => {
+    const { id } = await project.container(host, 1)
+    return await engine.docker(['exec', id, 'sh', '-c', `export REDISCLI_AUTH="$(cat /secrets/redis_password)"; ${script}`, 'sh', ...args])
+  }
+  interface ClusterNode { id: string, host: string, primary: boolean, primaryId: string | null, failed: boolean, slots: Array<[number, number]> }
+  /** The cluster as one node sees it (CLUSTER NODES: id, address@bus-port,hostname, flags, primary id, …, slots). */
+  const topology = async (from: string): Promise<ClusterNode[]> =>
+    (await inNode(from, 'redis-cli cluster nodes')).trim().split('\n').map(line => {
+      const [id, address, flags, primaryId, , , , , ...slots] = line.split(' ')
+      return {
+        id: id!,
+        host: address!.split(',')[1]!,
+        primary: flags!.includes('master'),
+        primaryId: primaryId === '-' ? null : primaryId!,
+        failed: flags!.split(',').includes('fail'),
+        // `[slot->-id]` is a slot being migrated, not one served
+        slots: slots.filter(r => !r.startsWith('[')).map(r => r.split('-').map(Number) as [number, number]).map(([a, b = a]) => [a, b])
+      }
+    })
+  /** Each key's primary, by hostname: its slot as Redis computes it (CLUSTER KEYSLOT), and who serves that slot. */
+  const shardsOf = async (from: string, keys: string[]) => {
+    const primaries = (await topology(from)).filter(n => n.primary && !n.failed)
+    const slots = (await inNode(from, 'for key; do redis-cli cluster keyslot "$key"; done', keys)).trim().split('\n').map(Number)
+    return slots.map(slot => primaries.find(p => p.slots.some(([a, b]) => slot >= a && slot <= b))?.host ?? 'none')
+  }
+  const clusterEnv = { REDIS_CLUSTER_NODES: 'redis-node-1:6379,redis-node-2:6379,redis-node-3:6379', SESSION_WAIT_REPLICAS: '1' }
+  const clusterUser = new Browser(url)
+  let clusterVisits = 0
+  /**
+   * A visit of the cluster profile's user: a 200 must count more than the last 200 (one more, but for a visit that
+   * a primary counted and died before answering).
+   */
+  const visitClusterUser = async (t: Test) => {
+    const res = await clusterUser.get('/')
+    if (res.status === 200) {
+      const count = visitsOf(res.text)
+      if (count === null || count <= clusterVisits) t.fail(`visit ${count} after ${clusterVisits}, from ${res.servedBy}`)
+      clusterVisits = count ?? clusterVisits
+    }
+    return res
+  }
+  let load: UserLoad
+  let shardOf: Map<string, string>
+
+  t.test('cluster profile: three shards with a replica each; logins and visits on every replica, sessions on all three shards', async t => {
+    const started = performance.now()
+    await project.compose(['--profile', 'cluster', 'up', '-d'], { timeoutMs: 300_000, env: clusterEnv })
+    // The replicas are recreated with REDIS_CLUSTER_NODES and are ready once redis-cluster-init has joined the nodes;
+    // a login is answered once its shard's replica has it (WAIT 1).
+    await pollUntil('a login on the cluster-aware replicas', async () =>
+      (await clusterUser.post('/login', { username: 'cluster' })).status === 302 ? true : undefined, 120_000, 500)
+    const upMs = performance.now() - started
+    const nodes = await topology('redis-node-1')
+    const primaries = nodes.filter(n => n.primary)
+    t.equal(primaries.length, 3, 'three primaries')
+    t.ok(primaries.every(p => nodes.some(n => n.primaryId === p.id && !n.failed)), 'each with a replica')
+    const seen = new Set<string | null>()
+    for (let i = 0; i < 40 && seen.size < 3; i++) seen.add((await visitClusterUser(t)).servedBy)
+    t.same([...seen].sort(), ['app-1', 'app-2', 'app-3'], `${clusterVisits} visits counted in order, served by every replica`)
+
+    load = await UserLoad.login(url, { visitors: 24 })
+    const names = [...load.visitors.keys(), 'cluster']
+    const keys = [...load.visitors.values(), clusterUser].map(sessionKeyOf)
+    shardOf = new Map((await shardsOf('redis-node-1', keys)).map((host, i) => [names[i]!, host]))
+    const perShard = primaries.map(p => `${p.host} ${[...shardOf.values()].filter(h => h === p.host).length}`)
+    t.same([...new Set(shardOf.values())].sort(), primaries.map(p => p.host).sort(), `25 sessions on all three shards: ${perShard.join(', ')}`)
+    const info = (await inNode('redis-node-1', 'redis-cli --cluster info 127.0.0.1:6379')).trim().split('\n')
+    t.comment(`cluster profile: up and serving ${Math.round(upMs / 1000)} s after docker-compose --profile cluster up; ` +
+      `sessions per shard: ${perShard.join(', ')}; redis-cli --cluster info:\n${info.join('\n')}`)
+  })
+
+  t.test('cluster profile: a primary docker-killed under load: clear 503s for its shard only, for a bounded time; its replica is promoted; every session goes on', async t => {
+    const victimHost = shardOf.get('cluster')!
+    const before = await topology(victimHost)
+    const victim = before.find(n => n.host === victimHost)!
+    const replica = before.find(n => n.primaryId === victim.id)!
+    const survivor = replica.host
+    const onVictim = new Set([...shardOf].filter(([name, host]) => host === victimHost && name !== 'cluster').map(([name]) => name))
+    load.start()
+    await load.waitFor(100)
+    const victimContainer = await project.container(victimHost, 1)
+    const replicaContainer = await project.container(replica.host, 1)
+    // Times from when the kill is sent: the container dies while `docker kill` is still returning.
+    const killedAt = performance.now()
+    const killedAtWall = Date.now()
+    await engine.docker(['kill', victimContainer.id])
+    const refusals: Array<{ at: number, retryAfter: string | null }> = []
+    const [promotionSeen] = await Promise.all([
+      pollUntil(`${replica.host} to be promoted`, async () => {
+        const promoted = (await topology(survivor)).find(n => n.id === replica.id)!
+        return promoted.primary && promoted.slots.length > 0 ? performance.now() : undefined
+      }, 60_000, 200),
+      pollUntil('the cluster profile\'s user to be served again', async () => {
+        const res = await visitClusterUser(t)
+        if (res.status === 503) refusals.push({ at: performance.now() - killedAt, retryAfter: res.headers.get('retry-after') })
+        else if (res.status !== 200) t.fail(`${res.status} from ${res.servedBy} during the failover`)
+        return res.status === 200 && refusals.length > 0 ? true : undefined
+      }, 60_000, 100)
+    ])
+    // Every user of the failed shard served by the promoted replica (a 200 since the promotion was seen).
+    await pollUntil('every session of the failed shard to be served again', async () =>
+      [...onVictim].every(name => load.outcomes.some(o => o.user === name && o.at > promotionSeen && o.status === 200)) ? true : undefined,
+    60_000, 100)
+    await load.waitFor(50)
+    await load.stop()
+
+    // When the replica won its election, by its own log (the polling above sees it up to a docker exec later).
+    const won = /^(\S+) .*Failover election won/m.exec(await engine.docker(['logs', '--timestamps', replicaContainer.id]))?.[1]
+    t.ok(won, `${replica.host} logged winning its election`)
+    const promotedMs = Date.parse(won ?? '') - killedAtWall
+    const failures = load.failures
+    const victimFailures = failures.filter(f => onVictim.has(f.user))
+    const elsewhere = load.outcomes.filter(o => o.at > killedAt && !onVictim.has(o.user))
+    // Each of the failed shard's users: its first 200 after its last failure; the last of them is when all were back.
+    const resumedMs = Math.max(...[...onVictim].map(name => {
+      const mine = load.outcomes.filter(o => o.user === name && o.at > killedAt)
+      const lastFailure = Math.max(killedAt, ...mine.filter(o => o.status !== 200).map(o => o.at))
+      return mine.find(o => o.at > lastFailure && o.status === 200)!.at
+    })) - killedAt
+    t.ok(refusals.length > 0 && refusals.every(r => r.retryAfter === '1'), `${refusals.length} clear 503s with Retry-After: 1 for the failed shard's user`)
+    t.same(failures.filter(f => !onVictim.has(f.user)), [], `the other shards' ${24 - onVictim.size} users never failed (${elsewhere.length} requests after the kill)`)
+    t.ok(victimFailures.every(f => f.status === 503), `the failed shard's ${onVictim.size} users saw nothing but 503s fail`)
+    t.same(load.countsWentBack, [], 'no count went back')
+    t.same(load.lostSessions, [], 'no session lost')
+    const firstRefusal = Math.min(refusals[0]!.at, ...victimFailures.map(f => f.at - killedAt))
+    const lastRefusal = Math.max(refusals.at(-1)!.at, ...victimFailures.map(f => f.at - killedAt))
+    t.ok(lastRefusal < 30_000, `503s for a bounded time: the last ${Math.round(lastRefusal)} ms after the kill`)
+    t.comment(`cluster shard failover (docker kill ${victimHost}): ${replica.host} promoted ${Math.round(promotedMs)} ms after the kill; ` +
+      `503s from ${Math.round(firstRefusal)} to ${Math.round(lastRefusal)} ms, every session of that shard served again after ` +
+      `${Math.round(resumedMs)} ms; load: ${victimFailures.length} 503s of ${load.outcomes.filter(o => onVictim.has(o.user)).length} ` +
+      `requests from the failed shard's ${onVictim.size} users, 0 failed of ${elsewhere.length} from the other ${24 - onVictim.size} users after the kill`)
+  })
+
+  t.test('cluster profile: docker start brings the killed primary back as a replica of the promoted one, under load, nothing fails', async t => {
+    const victimHost = shardOf.get('cluster')!
+    const before = load.outcomes.length
+    load.start()
+    await engine.docker(['start', (await project.container(victimHost, 1)).id])
+    const startedAt = performance.now()
+    const nodes = await pollUntil(`${victimHost} to follow the promoted primary`, async () => {
+      const nodes = await topology(victimHost)
+      const back = nodes.find(n => n.host === victimHost)
+      const primary = nodes.find(n => n.id === back?.primaryId)
+      return back && !back.primary && primary?.primary && !nodes.some(n => n.failed) ? nodes : undefined
+    }, 60_000, 200)
+    const rejoinedMs = performance.now() - startedAt
+    await load.waitFor(50)
+    await load.stop()
+    const during = load.outcomes.slice(before)
+    t.same(during.filter(o => o.status !== 200), [], `${during.length} requests while it rejoined, none failed`)
+    t.same(load.countsWentBack, [], 'no count went back')
+    t.equal(nodes.filter(n => n.primary).length, 3, 'three primaries, each with a replica again')
+    t.comment(`${victimHost} rejoined as a replica ${Math.round(rejoinedMs)} ms after docker start`)
+  })
+
   t.test('docker-compose down -v leaves no container, network or volume of the project', async t => {
-    await project.compose(['--profile', 'sentinel', 'down', '-v', '--remove-orphans', '--timeout', '20'], { timeoutMs: 180_000 })
+    await project.compose(['--profile', 'sentinel', '--profile', 'cluster', 'down', '-v', '--remove-orphans', '--timeout', '20'], { timeoutMs: 180_000 })
     t.same(await project.leftovers(), [], 'nothing left')
   })
 }

@@ -11,6 +11,9 @@ import { exitWithChildrenOnSignals } from '../../harness/processes.ts'
 
 exitWithChildrenOnSignals()
 
+/** The profiles a test may start: compose v1 sees only the services of the profiles named, `down` included. */
+const PROFILES = ['--profile', 'sentinel', '--profile', 'cluster']
+
 export interface ComposeStack {
   engine: DockerEngine
   project: ComposeProject
@@ -40,10 +43,10 @@ export async function startComposeStack (t: Test, env: NodeJS.ProcessEnv = {}): 
     const { project } = made
     if (project) {
       if (!t.passing()) {
-        const logs = await project.compose(['--profile', 'sentinel', 'logs', '--no-color', '--tail', '40']).catch(err => String(err))
+        const logs = await project.compose([...PROFILES, 'logs', '--no-color', '--tail', '40']).catch(err => String(err))
         t.comment(`last compose output:\n${logs}`)
       }
-      await project.compose(['--profile', 'sentinel', 'down', '-v', '--remove-orphans', '--timeout', '20'], { timeoutMs: 180_000 })
+      await project.compose([...PROFILES, 'down', '-v', '--remove-orphans', '--timeout', '20'], { timeoutMs: 180_000 })
         .catch(err => t.comment(`down failed: ${String(err)}`))
     }
     await engine.close()

@@ -8,6 +8,10 @@ import { scaled } from '../../harness/timeouts.ts'
 
 export interface Outcome {
   method: 'GET' | 'POST'
+  /** The user that sent it (`visitor-0`, `poster-1` …: the name it logged in with). */
+  user: string
+  /** When the answer came, on performance.now()'s clock. */
+  at: number
   /** HTTP status, or 0 when the request itself failed (connection error). */
   status: number
   requestId: string | null
@@ -32,7 +36,8 @@ export class UserLoad {
   readonly lostSessions: string[] = []
   /** Answers whose count was not above the previous one: a visit that was counted, then lost. */
   readonly countsWentBack: string[] = []
-  readonly #visitors: Browser[]
+  /** The visiting users by the name they logged in with, e.g. to find where their sessions are stored. */
+  readonly visitors: ReadonlyMap<string, Browser>
   readonly #posters: Browser[]
   readonly #loginers: Browser[]
   readonly #lastCount = new Map<Browser, number>()
@@ -40,7 +45,7 @@ export class UserLoad {
   #loops: Array<Promise<void>> = []
 
   private constructor (visitors: Browser[], posters: Browser[], loginers: Browser[]) {
-    this.#visitors = visitors
+    this.visitors = new Map(visitors.map((user, i) => [`visitor-${i}`, user]))
     this.#posters = posters
     this.#loginers = loginers
   }
@@ -69,12 +74,12 @@ export class UserLoad {
   start (): void {
     this.#running = true
     this.#loops = [
-      ...this.#visitors.map(async user => { while (this.#running) await this.#visit(user) }),
+      ...[...this.visitors].map(async ([name, user]) => { while (this.#running) await this.#visit(name, user) }),
       ...this.#posters.map(async (user, i) => {
-        for (let n = i; this.#running; n++) await this.#post(user, n % 2 === 0 ? 'dark' : 'light')
+        for (let n = i; this.#running; n++) await this.#post(`poster-${i}`, user, n % 2 === 0 ? 'dark' : 'light')
       }),
       ...this.#loginers.map(async (user, i) => {
-        while (this.#running) await this.#send('POST', user, async () => await user.post('/login', { username: `loginer-${i}` }))
+        while (this.#running) await this.#send('POST', `loginer-${i}`, async () => await user.post('/login', { username: `loginer-${i}` }))
       })
     ]
   }
@@ -92,7 +97,7 @@ export class UserLoad {
 
   /** Every user's count, as the site shows it now. */
   async finalCounts (): Promise<number[]> {
-    return await Promise.all(this.#visitors.map(async user => visitsOf((await user.get('/whoami')).text) ?? -1))
+    return await Promise.all([...this.visitors.values()].map(async user => visitsOf((await user.get('/whoami')).text) ?? -1))
   }
 
   /** How many sessions each login-looping user has now: 1 each, unless a repeated login left one behind. */
@@ -103,8 +108,8 @@ export class UserLoad {
     }))
   }
 
-  async #visit (user: Browser): Promise<void> {
-    const outcome = await this.#send('GET', user, async () => await user.get('/'))
+  async #visit (name: string, user: Browser): Promise<void> {
+    const outcome = await this.#send('GET', name, async () => await user.get('/'))
     if (outcome?.status !== 200) return
     const count = visitsOf(outcome.text)
     const last = this.#lastCount.get(user) ?? 0
@@ -120,18 +125,20 @@ export class UserLoad {
     this.#lastCount.set(user, count)
   }
 
-  async #post (user: Browser, theme: string): Promise<void> {
-    await this.#send('POST', user, async () => await user.post('/preferences', { theme }))
+  async #post (name: string, user: Browser, theme: string): Promise<void> {
+    await this.#send('POST', name, async () => await user.post('/preferences', { theme }))
   }
 
-  async #send (method: 'GET' | 'POST', user: Browser, send: () => ReturnType<Browser['get']>) {
+  async #send (method: 'GET' | 'POST', user: string, send: () => ReturnType<Browser['get']>) {
     const started = performance.now()
     try {
       const res = await send()
-      this.outcomes.push({ method, status: res.status, requestId: res.headers.get('x-request-id'), servedBy: res.servedBy, ms: performance.now() - started })
+      const at = performance.now()
+      this.outcomes.push({ method, user, at, status: res.status, requestId: res.headers.get('x-request-id'), servedBy: res.servedBy, ms: at - started })
       return res
     } catch {
-      this.outcomes.push({ method, status: 0, requestId: null, servedBy: null, ms: performance.now() - started })
+      const at = performance.now()
+      this.outcomes.push({ method, user, at, status: 0, requestId: null, servedBy: null, ms: at - started })
       return undefined
     }
   }
@@ -163,7 +170,7 @@ export class AccessLog {
   }
 
   /** Waits until nginx has logged every given request (it writes the line after answering). */
-  async lines (outcomes: Outcome[]): Promise<AccessLine[]> {
+  async lines (outcomes: Array<Pick<Outcome, 'requestId'>>): Promise<AccessLine[]> {
     const ids = outcomes.map(o => o.requestId).filter((id): id is string => id !== null)
     await pollUntil('nginx to log every request', async () => (ids.every(id => this.byId.has(id)) ? true : undefined), scaled(5000), 20)
     return ids.map(id => this.byId.get(id)!)
