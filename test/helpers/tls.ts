@@ -1,8 +1,7 @@
 // A throwaway certificate authority and a server certificate for localhost / 127.0.0.1, made with openssl.
-import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { findBinary } from '../../harness/binaries.ts'
+import { openssl } from '../../harness/self-signed-cert.ts'
 
 export interface Certificates {
   ca: string
@@ -10,11 +9,6 @@ export interface Certificates {
   key: string
   /** Another CA, which did not sign the server certificate. */
   otherCa: string
-}
-
-function openssl (dir: string, ...args: string[]): void {
-  const run = spawnSync(findBinary('openssl'), args, { cwd: dir, encoding: 'utf8' })
-  if (run.status !== 0) throw new Error(`openssl ${args.join(' ')} failed:\n${run.stderr}`)
 }
 
 export function makeCertificates (dir: string): Certificates {
