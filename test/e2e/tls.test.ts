@@ -1,7 +1,9 @@
 // HTTPS end to end through nginx, and a trusted proxy in front of it (issue 16, item 4): what a user notices (a
 // Secure cookie, the site's own Origin accepted, HSTS) and what the login rate limit counts (each real client).
 // Distinct clients are distinct source addresses on loopback, so nginx sees them as it would on a network.
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import t from 'tap'
 import { Browser, type Response, visitsOf } from '../../harness/client.ts'
 import { PROJECT_ROOT } from '../../harness/paths.ts'
@@ -49,6 +51,24 @@ t.test('one stack serving HTTPS, with a proxy at 127.0.0.9 trusted', async t => 
 
     t.match(hsts(await user.get('/login')), /max-age=\d+/, 'HSTS over HTTPS')
     t.equal(hsts(await new Browser(stack.url).get('/login')), null, 'and not over plain HTTP')
+  })
+
+  t.test('TLS 1.2 and 1.3 only, forward-secret AEAD suites, sessions resumed from nginx\'s cache without tickets', async t => {
+    const { port } = new URL(stack.httpsUrl)
+    const handshake = async (options: ConnectionOptions) => await new Promise<TLSSocket>((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: Number(port), servername: 'localhost', ca: readFileSync(ca), ...options }, () => resolve(socket))
+      socket.once('error', reject)
+      t.teardown(() => { socket.destroy() })
+    })
+    t.equal((await handshake({})).getProtocol(), 'TLSv1.3', 'a current client gets TLS 1.3')
+    const tls12 = await handshake({ maxVersion: 'TLSv1.2' })
+    t.match(tls12.getCipher(), { name: /^ECDHE-ECDSA-(AES\d+-GCM|CHACHA20-POLY1305)/ }, 'TLS 1.2: ECDHE and an AEAD cipher')
+    t.equal(tls12.getTLSTicket(), undefined, 'no session ticket')
+    const resumed = await handshake({ maxVersion: 'TLSv1.2', session: tls12.getSession() })
+    t.ok(resumed.isSessionReused(), 'the session is resumed from nginx\'s cache')
+    // The client is let offer what nginx must refuse (OpenSSL's own floor would refuse it first otherwise).
+    await t.rejects(handshake({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }), 'TLS 1.1 refused')
+    await t.rejects(handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA:AES128-GCM-SHA256' }), 'no CBC suite, no suite without forward secrecy')
   })
 
   t.test('over HTTPS each client address has its own login rate limit', async t => {
