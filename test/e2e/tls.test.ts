@@ -122,7 +122,7 @@ t.test('HTTP can redirect to HTTPS; nginx\'s own health and a trusted proxy\'s H
   t.equal((await viaProxy.get('/')).status, 200, 'HTTPS at a trusted proxy: served, no redirect loop')
 })
 
-t.test('npm start serves HTTPS with the user\'s own certificate and prints its URL', async t => {
+t.test('npm start serves HTTPS with the user\'s own certificate, prints its URL, and trusts the proxies it is told', async t => {
   const dir = t.testdir({ certs: {}, redis: {} })
   const certs = makeCertificates(join(dir, 'certs'))
   const redis = await RedisServer.start({ dir: join(dir, 'redis'), persistence: false })
@@ -138,7 +138,8 @@ t.test('npm start serves HTTPS with the user\'s own certificate and prints its U
     METRICS_BASE_PORT: String(await freePort()),
     REDIS_URL: redis.url,
     TLS_CERT_FILE: certs.cert,
-    TLS_KEY_FILE: certs.key
+    TLS_KEY_FILE: certs.key,
+    LB_TRUSTED_PROXIES: `10.0.0.0/8, ${PROXY}/32`
   }, (_source, line) => output.push(line))
   t.teardown(async () => {
     if (!t.passing()) t.comment(output.join('\n'))
@@ -152,4 +153,7 @@ t.test('npm start serves HTTPS with the user\'s own certificate and prints its U
   const login = await user.login('started')
   t.ok(isSecure(login), 'a Secure cookie over the printed HTTPS URL, verified against the user\'s CA')
   t.equal(visitsOf((await user.get('/')).text), 1)
+  const plain = /http:\/\/127\.0\.0\.1:\d+/.exec(output.find(line => /^nginx\s.*http:\/\//.test(line)) ?? '')![0]
+  const proxied = await new Browser(plain, { 'x-forwarded-proto': 'https' }, new Map(), fetchVia(t, { localAddress: PROXY })).login('proxied')
+  t.ok(isSecure(proxied), 'LB_TRUSTED_PROXIES: a listed proxy\'s X-Forwarded-Proto is believed')
 })
