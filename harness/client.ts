@@ -17,16 +17,19 @@ export class Browser {
   readonly baseUrl: string
   readonly cookies: Map<string, string>
   readonly headers: Record<string, string>
+  /** How requests are sent: the global fetch, or one with its own connection settings (a CA to trust, a source address). */
+  readonly fetch: typeof fetch
 
-  constructor (baseUrl: string, headers: Record<string, string> = {}, cookies = new Map<string, string>()) {
+  constructor (baseUrl: string, headers: Record<string, string> = {}, cookies = new Map<string, string>(), transport: typeof fetch = fetch) {
     this.baseUrl = baseUrl
     this.headers = headers
     this.cookies = cookies
+    this.fetch = transport
   }
 
   /** The same user (same cookie jar) talking to another address, e.g. one replica directly. */
   at (baseUrl: string): Browser {
-    return new Browser(baseUrl, this.headers, this.cookies)
+    return new Browser(baseUrl, this.headers, this.cookies, this.fetch)
   }
 
   get cookieHeader (): string {
@@ -41,7 +44,7 @@ export class Browser {
       body = new URLSearchParams(options.form).toString()
       headers['content-type'] = 'application/x-www-form-urlencoded'
     }
-    const res = await fetch(this.baseUrl + path, { method, headers, body, redirect: 'manual', signal: options.signal })
+    const res = await this.fetch(this.baseUrl + path, { method, headers, body, redirect: 'manual', signal: options.signal })
     for (const cookie of res.headers.getSetCookie()) this.#store(cookie)
     return { status: res.status, headers: res.headers, text: await res.text(), servedBy: res.headers.get('x-served-by') }
   }

@@ -9,6 +9,7 @@ import { freePort } from './ports.ts'
 import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer } from './redis-server.ts'
 import { Replica } from './replicas.ts'
+import { selfSignedPair, type TlsFiles } from './self-signed-cert.ts'
 import { scaled } from './timeouts.ts'
 
 export interface LocalStackOptions {
@@ -38,6 +39,17 @@ export interface LocalStackOptions {
   nodeArgs?: string[]
   /** The replicas' entry point (default: services/server). */
   replicaEntry?: string
+  /**
+   * nginx serves HTTPS too, with this certificate and key, or with a self-signed pair for localhost kept in
+   * `dir`/tls (reused while valid). Plain HTTP stays on `lbPort`.
+   */
+  tls?: TlsFiles | 'self-signed'
+  /** nginx's HTTPS port; a free one when unset. */
+  httpsPort?: number
+  /** Plain HTTP answers with a redirect to HTTPS. */
+  redirectHttp?: boolean
+  /** Proxies in front of nginx (addresses, CIDRs) trusted to state the client's address and scheme. */
+  trustedProxies?: string[]
 }
 
 export class LocalStack {
@@ -47,6 +59,8 @@ export class LocalStack {
   readonly replicas: Replica[] = []
   redis: RedisServer | undefined
   nginx!: Nginx
+  /** The certificate and key nginx serves HTTPS with; the certificate is also what a client trusts when self-signed. */
+  tls: TlsFiles | undefined
   readonly #options: LocalStackOptions
   readonly #ownsDir: boolean
 
@@ -90,6 +104,8 @@ export class LocalStack {
       for (const result of started) if (result.status === 'fulfilled') stack.replicas.push(result.value)
       const failed = started.find(result => result.status === 'rejected')
       if (failed) throw failed.reason
+      if (options.tls === 'self-signed') mkdirSync(join(dir, 'tls'), { recursive: true, mode: 0o700 })
+      stack.tls = options.tls === 'self-signed' ? selfSignedPair(join(dir, 'tls')) : options.tls
       stack.nginx = await Nginx.start({
         port: options.lbPort,
         statusPort: options.nginxStatusPort,
@@ -97,7 +113,9 @@ export class LocalStack {
         upstreams: stack.replicas.map(r => ({ host: '127.0.0.1', port: r.port })),
         accessLog: options.accessLog,
         workerProcesses: options.nginxWorkers,
-        onLine: options.onLine
+        onLine: options.onLine,
+        tls: stack.tls && { ...stack.tls, port: options.httpsPort, redirectHttp: options.redirectHttp },
+        trustedProxies: options.trustedProxies
       })
       return stack
     } catch (err) {
@@ -124,6 +142,12 @@ export class LocalStack {
   /** The load balancer's URL: where users (and tests) send requests. */
   get url (): string {
     return this.nginx.url
+  }
+
+  /** The same over HTTPS; throws when the stack was started without `tls`. */
+  get httpsUrl (): string {
+    if (this.nginx.httpsUrl === undefined) throw new Error('this stack serves no HTTPS: start it with the tls option')
+    return this.nginx.httpsUrl
   }
 
   replica (name: string): Replica {

@@ -1,6 +1,7 @@
 // Renders loadbalancer/nginx.conf.template the way the official nginx image does (envsubst of ${NGINX_*}),
 // and for local runs wraps it in a main config with its own pid file, logs and temp paths.
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { TEMPLATE_PATH } from './paths.ts'
 
 export interface Upstream {
@@ -18,12 +19,59 @@ export interface LoadBalancerVars {
   resolver?: string
   /** What proxy_pass names: the upstream group (the default), or a host:port to resolve while serving. */
   proxyTarget?: string
+  /** HTTPS beside HTTP: its listen address, the certificate chain and key files, and whether HTTP redirects to it. */
+  tls?: TlsListener
+  /** Addresses or CIDRs of proxies in front of nginx whose X-Forwarded-For and X-Forwarded-Proto are believed. */
+  trustedProxies?: string[]
+}
+
+export interface TlsListener {
+  listen: string
+  cert: string
+  key: string
+  /** Send plain-HTTP requests to HTTPS on this port (308). */
+  redirectPort?: number
 }
 
 export function upstreamLines (upstreams: Upstream[]): string {
   return upstreams
     .map(u => `server ${u.host}:${u.port} max_fails=1 fail_timeout=5s;`)
     .join('\n    ')
+}
+
+/** A path as one nginx argument, whatever it holds (spaces, `;`). */
+function quoted (path: string): string {
+  return `"${path.replace(/["\\]/g, '\\$&')}"`
+}
+
+export function tlsDirectives (tls: TlsListener | undefined): Record<string, string> {
+  return {
+    NGINX_TLS_LISTEN: tls ? `listen ${tls.listen} ssl;` : '',
+    NGINX_TLS_CERTIFICATE: tls ? `ssl_certificate ${quoted(tls.cert)};` : '',
+    NGINX_TLS_CERTIFICATE_KEY: tls ? `ssl_certificate_key ${quoted(tls.key)};` : '',
+    NGINX_HTTP_REDIRECT: tls?.redirectPort
+      ? `if ($client_scheme = http) { return 308 https://$host${tls.redirectPort === 443 ? '' : `:${tls.redirectPort}`}$request_uri; }`
+      : ''
+  }
+}
+
+/** An address or CIDR (IPv4 or IPv6), checked here: nginx would take a typo for a host name to resolve. */
+export function parseTrustedProxy (entry: string): string {
+  const [address = '', prefix, ...rest] = entry.trim().split('/')
+  const family = isIP(address)
+  const bits = family === 4 ? 32 : 128
+  if (family === 0 || rest.length > 0 || (prefix !== undefined && !(/^\d+$/.test(prefix) && Number(prefix) <= bits))) {
+    throw new Error(`trusted proxy ${JSON.stringify(entry)} is not an address or CIDR`)
+  }
+  return entry.trim()
+}
+
+export function trustedProxyDirectives (proxies: string[] = []): Record<string, string> {
+  const checked = proxies.map(parseTrustedProxy)
+  return {
+    NGINX_SET_REAL_IP_FROM: checked.map(p => `set_real_ip_from ${p};`).join(' '),
+    NGINX_TRUSTED_PROXY_GEO: checked.map(p => `${p} 1;`).join(' ')
+  }
 }
 
 export function renderTemplate (template: string, vars: Record<string, string>): string {
@@ -37,7 +85,9 @@ export function renderLoadBalancer (vars: LoadBalancerVars, template = readFileS
     NGINX_UPSTREAM_SERVERS: upstreamLines(vars.upstreams),
     NGINX_ACCESS_LOG: vars.accessLog,
     NGINX_RESOLVER: vars.resolver ?? '',
-    NGINX_PROXY_TARGET: vars.proxyTarget ?? 'replicas'
+    NGINX_PROXY_TARGET: vars.proxyTarget ?? 'replicas',
+    ...tlsDirectives(vars.tls),
+    ...trustedProxyDirectives(vars.trustedProxies)
   })
   const left = /\$\{NGINX_[A-Z_]+\}/.exec(rendered)
   if (left) throw new Error(`nginx template variable ${left[0]} has no value`)

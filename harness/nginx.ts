@@ -5,6 +5,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, watch
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { renderLoadBalancer, renderLocalMain, type Upstream } from './nginx-config.ts'
+import type { TlsFiles } from './self-signed-cert.ts'
 import { findBinary } from './binaries.ts'
 import { freePort, startOnFreePort } from './ports.ts'
 import { type LineListener, ManagedProcess } from './processes.ts'
@@ -20,6 +21,17 @@ export interface NginxOptions {
   accessLog?: 'file' | 'off'
   workerProcesses?: number
   onLine?: LineListener
+  /** HTTPS too, on 127.0.0.1 beside the HTTP port, with this certificate and key. */
+  tls?: NginxTls
+  /** Proxies in front of nginx (addresses, CIDRs) whose X-Forwarded-For and X-Forwarded-Proto nginx believes. */
+  trustedProxies?: string[]
+}
+
+export interface NginxTls extends TlsFiles {
+  /** The HTTPS port; a free one when unset. */
+  port?: number
+  /** Plain HTTP answers 308 to the same path over HTTPS (nginx's own /lb/health excepted). */
+  redirectHttp?: boolean
 }
 
 /** `nginx -t` on a main config file; throws with nginx's own words when it fails. */
@@ -55,6 +67,8 @@ function tailLines (path: string, onLine: (line: string) => void): () => void {
 
 export class Nginx {
   readonly port: number
+  /** The HTTPS port, when nginx serves HTTPS. */
+  readonly httpsPort: number | undefined
   readonly statusPort: number
   readonly dir: string
   readonly mainConfig: string
@@ -63,8 +77,9 @@ export class Nginx {
   process!: ManagedProcess
   #stopTail = () => {}
 
-  private constructor (port: number, statusPort: number, options: NginxOptions) {
+  private constructor (port: number, httpsPort: number | undefined, statusPort: number, options: NginxOptions) {
     this.port = port
+    this.httpsPort = httpsPort
     this.statusPort = statusPort
     this.dir = options.dir
     this.mainConfig = join(options.dir, 'nginx.conf')
@@ -80,7 +95,9 @@ export class Nginx {
     }
     const statusPort = options.statusPort ?? await freePort()
     return await startOnFreePort(options.port, async port => {
-      const nginx = new Nginx(port, statusPort, options)
+      // Picked with the HTTP port, so that a retry after a taken port picks both anew.
+      const httpsPort = options.tls ? options.tls.port ?? await freePort() : undefined
+      const nginx = new Nginx(port, httpsPort, statusPort, options)
       await nginx.#spawn()
       return nginx
     })
@@ -102,6 +119,11 @@ export class Nginx {
     return `http://127.0.0.1:${this.port}`
   }
 
+  /** The same site over HTTPS, when nginx serves it. */
+  get httpsUrl (): string | undefined {
+    return this.httpsPort === undefined ? undefined : `https://127.0.0.1:${this.httpsPort}`
+  }
+
   /** nginx's stub_status page (active connections, accepts, handled, requests). */
   get statusUrl (): string {
     return `http://127.0.0.1:${this.statusPort}/nginx_status`
@@ -113,11 +135,19 @@ export class Nginx {
   }
 
   async #writeConfig (upstreams: Upstream[]): Promise<void> {
+    const { tls, trustedProxies } = this.#options
     writeFileSync(this.#includeFile, renderLoadBalancer({
       listen: `127.0.0.1:${this.port}`,
       statusListen: `127.0.0.1:${this.statusPort}`,
       upstreams,
-      accessLog: this.#options.accessLog === 'off' ? 'off' : `${this.accessLogPath} upstreams`
+      accessLog: this.#options.accessLog === 'off' ? 'off' : `${this.accessLogPath} upstreams`,
+      tls: tls && {
+        listen: `127.0.0.1:${this.httpsPort!}`,
+        cert: tls.cert,
+        key: tls.key,
+        redirectPort: tls.redirectHttp ? this.httpsPort : undefined
+      },
+      trustedProxies
     }))
     writeFileSync(this.mainConfig, renderLocalMain(this.dir, this.#includeFile, this.#options.workerProcesses ?? 1))
     await testNginxConfig(this.mainConfig)

@@ -33,7 +33,8 @@ const print = (source: string, line: string) => {
 // The one place besides CI that installs anything: the user asked for the stack to run here.
 try {
   const cluster = Boolean(env.REDIS_CLUSTER && env.REDIS_CLUSTER !== '0')
-  installMissing(cluster ? ['nginx', 'redis-server', 'redis-cli'] : env.REDIS_URL ? ['nginx'] : ['nginx', 'redis-server'], line => print('launcher', line))
+  const redis = cluster ? ['redis-server', 'redis-cli'] : env.REDIS_URL ? [] : ['redis-server']
+  installMissing(['nginx', ...redis, ...(env.TLS_CERT_FILE ? [] : ['openssl'])], line => print('launcher', line))
 } catch (err) {
   if (!(err instanceof MissingBinaryError)) throw err
   console.error(err.message)
@@ -41,6 +42,13 @@ try {
 }
 
 const replicas = number('REPLICAS', 3)
+// HTTPS beside HTTP: the user's own certificate and key, or a self-signed pair for localhost kept in .run/tls.
+if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
+  console.error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both, or neither for a self-signed pair')
+  process.exit(1)
+}
+const tls = env.TLS_CERT_FILE ? { cert: env.TLS_CERT_FILE, key: env.TLS_KEY_FILE! } : 'self-signed' as const
+const trustedProxies = (env.LB_TRUSTED_PROXIES ?? '').split(',').map(s => s.trim()).filter(Boolean)
 mkdirSync(RUN_DIR, { recursive: true })
 // REDIS_CLUSTER=N (or 1 for 3): a Redis Cluster of N primaries, each with a replica, instead of one Redis.
 const clusterPrimaries = env.REDIS_CLUSTER && env.REDIS_CLUSTER !== '0' ? Math.max(3, number('REDIS_CLUSTER', 3)) : 0
@@ -62,6 +70,10 @@ try {
     redisPort: number('REDIS_PORT', 6380),
     metricsBasePort: number('METRICS_BASE_PORT', 9464),
     nginxStatusPort: number('NGINX_STATUS_PORT', 8081),
+    tls,
+    httpsPort: number('LB_HTTPS_PORT', 8443),
+    redirectHttp: env.LB_HTTPS_REDIRECT === '1',
+    trustedProxies,
     redisUrl: cluster ? cluster.nodes[0]!.url : env.REDIS_URL,
     // Redis keeps its data here across runs (append-only file).
     dir: RUN_DIR,
@@ -96,15 +108,20 @@ function printTable (): void {
       ? cluster.nodes.map(n => [n.name, String(n.port), String(n.process.pid), n.url])
       : stack.redis ? [['redis', String(stack.redis.port), String(stack.redis.process.pid), stack.redis.url]] : [['redis', '-', '-', withoutPassword(stack.redisUrl)]]),
     ...stack.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
-    ['nginx', String(stack.nginx.port), String(stack.nginx.process.pid), stack.url]
+    ['nginx', String(stack.nginx.port), String(stack.nginx.process.pid), stack.url],
+    ['nginx', String(stack.nginx.httpsPort), String(stack.nginx.process.pid), stack.httpsUrl]
   ]
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map(r => r[i]!.length)))
   console.log(`\n${rows.map(r => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}\n`)
 }
 printTable()
 console.log(`${writeScrapeConfig(RUN_DIR, stack.replicas, stack.nginx.statusUrl).join('\n')}\n`)
-console.log(`Open ${stack.url}/ — or watch requests hop between replicas:`)
+console.log(`Open ${stack.url}/ or ${stack.httpsUrl}/ (${tls === 'self-signed'
+  ? `certificate ${stack.tls!.cert}, self-signed: your browser asks once; curl --cacert it`
+  : `certificate ${stack.tls!.cert}`}) — or watch requests hop between replicas:`)
 console.log(`  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} %header{x-served-by}\\n' ${stack.url}/; done`)
+if (trustedProxies.length) console.log(`nginx believes X-Forwarded-For and X-Forwarded-Proto from ${trustedProxies.join(', ')} only.`)
+if (env.LB_HTTPS_REDIRECT === '1') console.log(`Plain HTTP redirects to ${stack.httpsUrl}.`)
 console.log(`Ctrl-C stops everything; \`npm run restart:rolling\` (SIGHUP to pid ${process.pid}) restarts the replicas one by one.\n`)
 const pidFile = LAUNCHER_PID_FILE
 writeFileSync(pidFile, `${process.pid}\n`)

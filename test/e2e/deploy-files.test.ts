@@ -11,12 +11,13 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { findBinary } from '../../harness/binaries.ts'
 import { Browser, visitsOf } from '../../harness/client.ts'
-import { renderLocalMain, renderTemplate } from '../../harness/nginx-config.ts'
+import { renderLocalMain, renderTemplate, tlsDirectives, trustedProxyDirectives } from '../../harness/nginx-config.ts'
 import { testNginxConfig } from '../../harness/nginx.ts'
 import { PROJECT_ROOT, TEMPLATE_PATH } from '../../harness/paths.ts'
 import { exitWithChildrenOnSignals, ManagedProcess, pollUntil } from '../../harness/processes.ts'
 import { RedisServer } from '../../harness/redis-server.ts'
 import { reportedPort } from '../../harness/replicas.ts'
+import { selfSignedPair } from '../../harness/self-signed-cert.ts'
 import { scaled } from '../../harness/timeouts.ts'
 
 exitWithChildrenOnSignals()
@@ -136,7 +137,20 @@ t.test('nginx -t accepts every config rendered from the template', async t => {
       NGINX_UPSTREAM_SERVERS: 'server 127.0.0.1:3001 max_fails=1 fail_timeout=5s; server 127.0.0.1:3002 down;',
       NGINX_ACCESS_LOG: `${dir}/access.log upstreams`,
       NGINX_RESOLVER: '',
-      NGINX_PROXY_TARGET: 'replicas'
+      NGINX_PROXY_TARGET: 'replicas',
+      ...tlsDirectives(undefined),
+      ...trustedProxyDirectives([])
+    },
+    // HTTPS beside HTTP, redirected to it, behind trusted proxies (IPv4 and IPv6).
+    https: {
+      NGINX_LISTEN: '127.0.0.1:8080',
+      NGINX_STATUS_LISTEN: '127.0.0.1:8081',
+      NGINX_UPSTREAM_SERVERS: 'server 127.0.0.1:3001 max_fails=1 fail_timeout=5s;',
+      NGINX_ACCESS_LOG: 'off',
+      NGINX_RESOLVER: '',
+      NGINX_PROXY_TARGET: 'replicas',
+      ...tlsDirectives({ listen: '127.0.0.1:8443', ...selfSignedPair(dir), redirectPort: 8443 }),
+      ...trustedProxyDirectives(['10.0.0.5', '10.1.0.0/16', 'fd00::/8'])
     },
     // The compose values; `app` only resolves inside the compose network, so loopback stands in for it.
     compose: Object.fromEntries(Object.entries(envFile(file('loadbalancer/docker.env')))

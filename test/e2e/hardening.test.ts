@@ -272,6 +272,7 @@ t.test('npm start does not print the Redis password', async t => {
     REPLICAS: '1',
     BASE_PORT: String(await freePort()),
     LB_PORT: String(await freePort()),
+    LB_HTTPS_PORT: String(await freePort()),
     REDIS_URL: `redis://:${password}@127.0.0.1:${redis.port}`
   }, (_source, line) => output.push(line))
   t.teardown(async () => await start.stop(15_000))
