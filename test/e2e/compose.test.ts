@@ -1,14 +1,19 @@
 // docker-compose.yml on a real Docker engine, as a user runs it (`docker-compose up -d --build` on the working
-// tree), checked through nginx: named replicas sharing a session, a replica killed and started again, scaling out
+// tree), checked through nginx: named replicas sharing a session, HTTPS on the certificate nginx makes on first
+// start, a replica killed and started again, scaling out
 // and in while serving, the Sentinel profile's failover, the cluster profile's shards and a shard's failover, readable
 // logs, and `down -v` leaving nothing behind.
 // Where no engine answers, a private dockerd is started; where the official images cannot be pulled, stand-ins are
 // built from Debian's packages (harness/docker/).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { sessionKeyOf } from '../helpers/cluster-stack.ts'
 import { startComposeStack } from '../helpers/docker.ts'
+import { fetchVia } from '../helpers/tls.ts'
 import { UserLoad } from '../helpers/load.ts'
 
 // From a fresh engine: debootstrap, the stand-ins, npm ci in the image build, then the checks: ~10 min on 2 cores.
@@ -18,7 +23,7 @@ t.setTimeout(30 * 60_000)
 const stack = await startComposeStack(t, { LOGIN_RATE_LIMIT: '0' })
 
 if (stack) {
-  const { engine, project, url } = stack
+  const { engine, project, url, httpsUrl } = stack
   const names = async (service: string) => (await project.containers()).filter(c => c.service === service && c.state === 'running')
   const nginxState = async () => {
     const nginx = (await names('nginx'))[0]!
@@ -53,6 +58,27 @@ if (stack) {
     const page = await user.get('/', { headers: { accept: 'text/html' } })
     expected++
     t.match(page.text, new RegExp(page.servedBy!), 'the page names the replica too')
+  })
+
+  t.test('HTTPS with the certificate nginx made on first start: a Secure cookie, the session on every replica, HSTS', async t => {
+    const nginx = (await names('nginx'))[0]!
+    const dir = mkdtempSync(join(tmpdir(), 'compose-tls-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const ca = join(dir, 'cert.pem')
+    writeFileSync(ca, await engine.docker(['exec', nginx.id, 'cat', '/etc/nginx/tls/cert.pem']))
+    t.match(await engine.docker(['exec', nginx.id, 'stat', '-c', '%a', '/etc/nginx/tls/key.pem']), /^600/, 'its key readable by root only')
+    const secure = new Browser(httpsUrl, {}, new Map(), fetchVia(t, { ca }))
+    const login = await secure.login('compose-https')
+    t.ok(login.headers.getSetCookie().some(c => /;\s*Secure\s*(;|$)/i.test(c)), 'the session cookie is Secure')
+    const seen = new Set<string | null>()
+    let visits = 0
+    for (let i = 0; i < 30 && seen.size < 3; i++) {
+      const res = await secure.get('/')
+      if (visitsOf(res.text) === ++visits) seen.add(res.servedBy)
+      else t.fail(`visit ${visits} over HTTPS: ${res.status} ${res.text.trim()}`)
+    }
+    t.same([...seen].sort(), ['app-1', 'app-2', 'app-3'], `${visits} visits over HTTPS, every replica serving the session`)
+    t.match((await secure.get('/')).headers.get('strict-transport-security'), /max-age=/, 'HSTS over HTTPS')
   })
 
   t.test('a replica killed while a client visits: no visit fails, the count goes on; docker start brings it back', async t => {

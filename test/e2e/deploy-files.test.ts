@@ -152,9 +152,11 @@ t.test('nginx -t accepts every config rendered from the template', async t => {
       ...tlsDirectives({ listen: '127.0.0.1:8443', ...selfSignedPair(dir), redirectPort: 8443 }),
       ...trustedProxyDirectives(['10.0.0.5', '10.1.0.0/16', 'fd00::/8'])
     },
-    // The compose values; `app` only resolves inside the compose network, so loopback stands in for it.
+    // The compose values; `app` only resolves inside the compose network, so loopback stands in for it, and the
+    // self-signed pair above for the one nginx makes in its container.
     compose: Object.fromEntries(Object.entries(envFile(file('loadbalancer/docker.env')))
-      .map(([k, v]) => [k, v.replace('app:3000', '127.0.0.1:3000').replace('/dev/stdout', `${dir}/access.log`)]))
+      .map(([k, v]) => [k, v.replace('app:3000', '127.0.0.1:3000').replace('/dev/stdout', `${dir}/access.log`)
+        .replace('/etc/nginx/tls', dir)]))
   }
   for (const [name, vars] of Object.entries(variants)) {
     const include = join(dir, `${name}.conf`)

@@ -19,6 +19,8 @@ export interface ComposeStack {
   project: ComposeProject
   /** nginx, as published on loopback. */
   url: string
+  /** nginx's HTTPS listener, as published on loopback (a self-signed certificate it made itself). */
+  httpsUrl: string
 }
 
 /**
@@ -54,13 +56,15 @@ export async function startComposeStack (t: Test, env: NodeJS.ProcessEnv = {}): 
 
   const images = await composeImages(engine, line => t.comment(line))
   const port = await freePort()
+  const httpsPort = await freePort()
   const project = made.project = new ComposeProject(engine, `rsr-${randomBytes(4).toString('hex')}`, {
     ...images,
     LB_PORT: `127.0.0.1:${port}`,
+    LB_HTTPS_PORT: `127.0.0.1:${httpsPort}`,
     ...env
   })
   const started = performance.now()
   await project.compose(['up', '-d', '--build'], { timeoutMs: 900_000 })
   t.comment(`compose up --build: ${Math.round((performance.now() - started) / 1000)} s (images: ${Object.values(images).join(', ')})`)
-  return { engine, project, url: `http://127.0.0.1:${port}` }
+  return { engine, project, url: `http://127.0.0.1:${port}`, httpsUrl: `https://127.0.0.1:${httpsPort}` }
 }
