@@ -6,11 +6,10 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
-import { PROJECT_ROOT } from '../../harness/paths.ts'
-import { freePort } from '../../harness/ports.ts'
-import { ManagedProcess, pollUntil } from '../../harness/processes.ts'
+import { pollUntil } from '../../harness/processes.ts'
 import { RedisServer } from '../../harness/redis-server.ts'
 import { keyPatterns, loginRequestKey, sessionKey, userIndexKey } from '../../services/session-store/keys.ts'
+import { npmStart } from '../helpers/npm-start.ts'
 import { redisClient, startStack } from '../helpers/stack.ts'
 
 const json = { accept: 'application/json' }
@@ -266,17 +265,7 @@ t.test('npm start does not print the Redis password', async t => {
     await redis.process.stop(5000)
     rmSync(dir, { recursive: true, force: true })
   })
-  const output: string[] = []
-  const start = new ManagedProcess('start', process.execPath, [join(PROJECT_ROOT, 'dist', 'harness', 'start.js')], {
-    PATH: process.env.PATH,
-    REPLICAS: '1',
-    BASE_PORT: String(await freePort()),
-    LB_PORT: String(await freePort()),
-    LB_HTTPS_PORT: String(await freePort()),
-    REDIS_URL: `redis://:${password}@127.0.0.1:${redis.port}`
-  }, (_source, line) => output.push(line))
-  t.teardown(async () => await start.stop(15_000))
-  await start.waitForLine(/^Open http/, 30_000)
+  const output = await npmStart(t, { REDIS_URL: `redis://:${password}@127.0.0.1:${redis.port}` })
   const table = output.join('\n')
   t.match(table, /redis:\/\/:\*\*\*@127\.0\.0\.1/, 'the Redis URL is shown with its password masked')
   t.notMatch(table, password, 'the password appears nowhere in the output')

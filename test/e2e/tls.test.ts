@@ -6,12 +6,10 @@ import { join } from 'node:path'
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import t from 'tap'
 import { Browser, type Response, visitsOf } from '../../harness/client.ts'
-import { PROJECT_ROOT } from '../../harness/paths.ts'
-import { freePort } from '../../harness/ports.ts'
-import { ManagedProcess } from '../../harness/processes.ts'
 import { RedisServer } from '../../harness/redis-server.ts'
 import { scaled } from '../../harness/timeouts.ts'
 import { startStack } from '../helpers/stack.ts'
+import { npmStart } from '../helpers/npm-start.ts'
 import { fetchVia, makeCertificates } from '../helpers/tls.ts'
 
 const LIMIT = 3
@@ -127,25 +125,12 @@ t.test('npm start serves HTTPS with the user\'s own certificate, prints its URL,
   const certs = makeCertificates(join(dir, 'certs'))
   const redis = await RedisServer.start({ dir: join(dir, 'redis'), persistence: false })
   t.teardown(async () => await redis.process.stop(scaled(5000)))
-  const output: string[] = []
-  const start = new ManagedProcess('start', process.execPath, [join(PROJECT_ROOT, 'dist', 'harness', 'start.js')], {
-    PATH: process.env.PATH,
-    REPLICAS: '1',
-    BASE_PORT: String(await freePort()),
-    LB_PORT: String(await freePort()),
-    LB_HTTPS_PORT: String(await freePort()),
-    NGINX_STATUS_PORT: String(await freePort()),
-    METRICS_BASE_PORT: String(await freePort()),
+  const output = await npmStart(t, {
     REDIS_URL: redis.url,
     TLS_CERT_FILE: certs.cert,
     TLS_KEY_FILE: certs.key,
     LB_TRUSTED_PROXIES: `10.0.0.0/8, ${PROXY}/32`
-  }, (_source, line) => output.push(line))
-  t.teardown(async () => {
-    if (!t.passing()) t.comment(output.join('\n'))
-    await start.stop(scaled(15_000))
   })
-  await start.waitForLine(/^Open http/, scaled(30_000))
   const row = output.find(line => /^nginx\s.*https:\/\//.test(line))
   const url = /https:\/\/127\.0\.0\.1:\d+/.exec(row ?? '')?.[0]
   t.ok(url, `the start table has an https row: ${row}`)
