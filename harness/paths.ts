@@ -1,6 +1,6 @@
 // Where things are, whether this code runs compiled (dist/) or as .ts under Node's type stripping.
 import { existsSync } from 'node:fs'
-import { dirname, extname, join } from 'node:path'
+import { dirname, extname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const here = fileURLToPath(import.meta.url)
@@ -20,8 +20,11 @@ export const SERVER_ENTRY = fileURLToPath(new URL(`../services/server${extname(h
 /** The benchmark's replica: the product's, plus the whole-JSON comparison store under /blob. */
 export const BENCH_REPLICA_ENTRY = fileURLToPath(new URL(`../bench/replica${extname(here)}`, import.meta.url))
 
-/** Scratch space for local runs (Redis data, nginx config and logs); ignored by git. */
-export const RUN_DIR = join(PROJECT_ROOT, '.run')
+/**
+ * Scratch space for local runs (Redis data, nginx config and logs, the launcher's pid); ignored by git. RUN_DIR
+ * moves it: a test's `npm start` must not take over a developer's running one's pid file.
+ */
+export const RUN_DIR = process.env.RUN_DIR ? resolve(process.env.RUN_DIR) : join(PROJECT_ROOT, '.run')
 
 /** The one nginx config (loadbalancer/), rendered by Docker's nginx image or by harness/nginx-config.ts. */
 export const TEMPLATE_PATH = join(PROJECT_ROOT, 'loadbalancer', 'nginx.conf.template')
