@@ -16,21 +16,23 @@ function comparable (rules: Ruleset) {
     .map(([name, table]) => [name, { policies: Object.fromEntries(table.policies), chains: [...table.chains].sort(), rules: table.rules }]))
 }
 
-let engine: DockerEngine
-try {
-  // The first engine's open() sweeps what earlier runs left (rules of bridges that are gone), so the host is
-  // settled before the snapshot.
-  engine = await DockerEngine.open()
-} catch (err) {
-  if (err instanceof EngineUnavailableError && process.env.CI !== 'true' && process.getuid?.() !== 0) {
-    t.plan(0, `skipped: a private dockerd needs root: ${err.message}`)
-    process.exit()
+t.test('close() leaves iptables and the bridges as open() found them', async t => {
+  let engine: DockerEngine
+  try {
+    // The first engine's open() sweeps what earlier runs left (rules of bridges that are gone), so the host is
+    // settled before the snapshot.
+    engine = await DockerEngine.open()
+  } catch (err) {
+    if (err instanceof EngineUnavailableError && process.env.CI !== 'true' && process.getuid?.() !== 0) {
+      t.plan(0, `skipped: a private dockerd needs root: ${err.message}`)
+      return
+    }
+    throw err
   }
-  throw err
-}
-if (!engine.owned) {
-  t.plan(0, 'skipped: a Docker engine already answers, so no private dockerd is started')
-} else {
+  if (!engine.owned) {
+    t.plan(0, 'skipped: a Docker engine already answers, so no private dockerd is started')
+    return
+  }
   await engine.close()
   const other = dockerdRuns()
   const before = await saveRuleset()
@@ -51,4 +53,4 @@ if (!engine.owned) {
   t.same(comparable(after), comparable(before), `iptables-save after close() is what it was before open()${other ? ' (another dockerd runs: its own changes would show too)' : ''}`)
   t.notOk(existsSync(`/sys/class/net/${bridge}`), 'the network\'s bridge is gone')
   t.equal(existsSync('/sys/class/net/docker0'), bridgeExisted, 'docker0 is there only if it was before')
-}
+})
