@@ -3,6 +3,7 @@
 // reuses rewrites its containers' addresses. Debian's dockerd 20.10 leaves ip6tables alone (--ip6tables is off).
 // Every rule dockerd writes names no interface (the shared scaffolding: jumps into its chains, their RETURNs) or
 // names the bridges it serves (-i/-o docker0, br-<network id>), and a bridge is one engine's: that tells whose a rule is.
+// Its chains are all named DOCKER…, and the one policy it changes is FORWARD's (to DROP).
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
@@ -53,6 +54,7 @@ export function interfacesOf (rule: string): string[] {
 }
 
 const BRIDGE = /^(docker0|br-[0-9a-f]{12})$/
+const DOCKER_CHAIN = /^DOCKER/
 
 /** Bridge names of Docker networks (docker0, br-<first 12 of the id>) that rules name but that do not exist. */
 export function missingBridges (rules: Ruleset): Set<string> {
@@ -64,8 +66,9 @@ export interface Owner {
   /** The bridges whose rules are to go. */
   bridges: Set<string>
   /**
-   * No other dockerd runs: the shared scaffolding added since, new chains left empty, and changed policies are ours
-   * to undo. While another one runs they are left: it uses them, and it may be the one that added them.
+   * No other dockerd runs: the shared scaffolding added since (rules in or jumping to DOCKER… chains), such chains
+   * left empty, and FORWARD's policy are ours to undo. While another one runs they are left: it uses them, and it
+   * may be the one that added them. Rules and chains of other tools are never dockerd's.
    */
   alone: boolean
 }
@@ -85,7 +88,8 @@ export function undoCommands (before: Ruleset, now: Ruleset, owner: Owner): stri
     for (const rule of table.rules) {
       const left = kept.get(rule) ?? 0
       const interfaces = interfacesOf(rule)
-      const ours = interfaces.some(i => owner.bridges.has(i)) || (owner.alone && interfaces.length === 0)
+      const shared = interfaces.length === 0 && [words(rule)[1]!, ...targetsOf(rule)].some(chain => DOCKER_CHAIN.test(chain))
+      const ours = interfaces.some(i => owner.bridges.has(i)) || (owner.alone && shared)
       if (left > 0) kept.set(rule, left - 1)
       if (left === 0 && ours) removed.push(rule)
       else remaining.push(rule)
@@ -95,12 +99,10 @@ export function undoCommands (before: Ruleset, now: Ruleset, owner: Owner): stri
     // A chain still holding a rule, or jumped to, belongs to something else now.
     const used = new Set(remaining.flatMap(rule => [words(rule)[1], ...targetsOf(rule)]))
     for (const chain of table.chains) {
-      if (!old.chains.has(chain) && !used.has(chain)) commands.push(['-t', name, '-X', chain])
+      if (DOCKER_CHAIN.test(chain) && !old.chains.has(chain) && !used.has(chain)) commands.push(['-t', name, '-X', chain])
     }
-    for (const [chain, policy] of table.policies) {
-      const was = old.policies.get(chain)
-      if (was && was !== policy) commands.push(['-t', name, '-P', chain, was])
-    }
+    const forward = old.policies.get('FORWARD')
+    if (name === 'filter' && forward && table.policies.get('FORWARD') !== forward) commands.push(['-t', name, '-P', 'FORWARD', forward])
   }
   return commands
 }

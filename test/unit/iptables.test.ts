@@ -75,6 +75,14 @@ t.test('alone, but another engine left rules for its bridge meanwhile: those and
   t.same([...after.get('filter')!.chains], ['DOCKER'], 'the filter DOCKER chain is still jumped to')
 })
 
+t.test('alone: rules and chains another tool added meanwhile stay', async t => {
+  const before = parseRuleset(host)
+  const other = { filter: [':FAULTS - [0:0]', '-A INPUT -p tcp --dport 9 -j DROP'], nat: [] }
+  const now = withLines(host, 'DROP', scaffolding, other, bridge('docker0', '172.17.0.0/16'))
+  const after = apply(now, undoCommands(before, now, { bridges: new Set(['docker0']), alone: true }))
+  t.same(after, withLines(host, 'ACCEPT', other))
+})
+
 t.test('a rule that was there before stays, even one naming our bridge, even a duplicate added again', async t => {
   const stale = '-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE'
   const before = withLines(host, 'ACCEPT', { filter: [], nat: [stale] })
