@@ -1,11 +1,12 @@
 // A Docker engine for the compose test and the stand-in image builder: the one that already answers (DOCKER_HOST
 // or the default socket), or, where none does and we are root, a private dockerd with its own data root, exec
-// root, socket and pid file, stopped by close() with everything it left on the host.
+// root, socket and pid file, stopped by close() with everything it left on the host, iptables rules included.
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { type LineListener, ManagedProcess, pollUntil } from '../processes.ts'
+import { dockerdRuns, missingBridges, type Ruleset, runCommands, saveRuleset, undoCommands } from './iptables.ts'
 
 const run = promisify(execFile)
 
@@ -73,14 +74,16 @@ export class DockerEngine {
   readonly #scratch: string | undefined
   readonly #dataRoot: string | undefined
   readonly #bridgeExisted: boolean
+  readonly #rulesBefore: Ruleset | undefined
 
-  private constructor (env: NodeJS.ProcessEnv, daemon?: ManagedProcess, scratch?: string, dataRoot?: string, bridgeExisted = true) {
+  private constructor (env: NodeJS.ProcessEnv, daemon?: ManagedProcess, scratch?: string, dataRoot?: string, bridgeExisted = true, rulesBefore?: Ruleset) {
     this.env = env
     this.owned = daemon !== undefined
     this.#daemon = daemon
     this.#scratch = scratch
     this.#dataRoot = dataRoot
     this.#bridgeExisted = bridgeExisted
+    this.#rulesBefore = rulesBefore
   }
 
   /** The engine that answers, or a private dockerd; throws EngineUnavailableError saying why neither can be had. */
@@ -93,6 +96,14 @@ export class DockerEngine {
     if (process.getuid?.() !== 0) throw new EngineUnavailableError('no Docker engine answers, and starting dockerd needs root')
 
     sweepStale()
+    // Rules naming a bridge that is gone are what an earlier dockerd left (one of a killed run, or a network removed
+    // while no dockerd ran); they route nothing, but a stale MASQUERADE for a subnet the new engine reuses breaks it.
+    // Only while no dockerd runs: one that is starting or stopping may be between its bridge and its rules.
+    if (!dockerdRuns()) {
+      const rules = await saveRuleset()
+      await runCommands(undoCommands(new Map(), rules, { bridges: missingBridges(rules), alone: false }))
+    }
+    const rulesBefore = await saveRuleset()
     // Short paths: the exec root holds unix sockets, whose paths are limited to 107 bytes.
     const scratch = mkdtempSync(join(SCRATCH_PARENT, SCRATCH_PREFIX))
     const dataRoot = options.dataRoot ?? join(scratch, 'data')
@@ -106,7 +117,7 @@ export class DockerEngine {
       '--data-root', dataRoot, '--exec-root', join(scratch, 'exec'), '-H', `unix://${socket}`,
       '--pidfile', join(scratch, 'docker.pid')
     ], process.env, options.onLine)
-    const engine = new DockerEngine(env, daemon, scratch, options.dataRoot ? undefined : dataRoot, bridgeExisted)
+    const engine = new DockerEngine(env, daemon, scratch, options.dataRoot ? undefined : dataRoot, bridgeExisted, rulesBefore)
     try {
       await pollUntil('dockerd to answer', async () => {
         if (!daemon.alive) throw new Error(`dockerd exited:\n${daemon.tail.join('\n')}`)
@@ -161,6 +172,7 @@ export class DockerEngine {
     if (!this.#daemon || !this.#scratch) return
     const containerdPid = join(this.#scratch, 'exec', 'containerd', 'containerd.pid')
     const containerd = existsSync(containerdPid) ? Number(readFileSync(containerdPid, 'utf8')) : undefined
+    const bridges = await this.#bridges()
     await this.#daemon.stop(30_000)
     // Still running only if dockerd had to be killed before it could stop it (checked to be ours by its arguments).
     if (containerd && this.#owns(containerd)) process.kill(containerd, 'SIGKILL')
@@ -169,7 +181,30 @@ export class DockerEngine {
     }
     rmSync(this.#scratch, { recursive: true, force: true })
     if (this.#dataRoot) rmSync(this.#dataRoot, { recursive: true, force: true })
-    // dockerd makes the default bridge and leaves it; remove it if it was not there before.
-    if (!this.#bridgeExisted && existsSync('/sys/class/net/docker0')) await run('ip', ['link', 'delete', 'docker0']).catch(() => {})
+    // dockerd leaves its networks' bridges (docker0 too, which is ours only if it was not there before).
+    for (const name of bridges) {
+      if (existsSync(`/sys/class/net/${name}`)) await run('ip', ['link', 'delete', name]).catch(() => {})
+    }
+    // dockerd removes a network's rules with the network, but none when it stops. What it added since open() and
+    // is ours goes: rules naming our bridges, and, unless another dockerd runs now, the rest it added (see Owner).
+    if (this.#rulesBefore) {
+      await runCommands(undoCommands(this.#rulesBefore, await saveRuleset(), { bridges, alone: !dockerdRuns() }))
+    }
+  }
+
+  /** The bridges of this engine's networks: docker0 if it made it, br-<id> for the others. */
+  async #bridges (): Promise<Set<string>> {
+    const names = new Set(this.#bridgeExisted ? [] : ['docker0'])
+    const format = '{{.Id}} {{with index .Options "com.docker.network.bridge.name"}}{{.}}{{end}}'
+    try {
+      const ids = (await this.docker(['network', 'ls', '--quiet', '--no-trunc', '--filter', 'driver=bridge'], { timeoutMs: 10_000 }))
+        .split('\n').filter(Boolean)
+      if (ids.length === 0) return names
+      for (const line of (await this.docker(['network', 'inspect', '--format', format, ...ids], { timeoutMs: 10_000 })).split('\n')) {
+        const [id, name] = line.split(' ')
+        if (id && name !== 'docker0') names.add(name || `br-${id.slice(0, 12)}`)
+      }
+    } catch {} // A dockerd that does not answer: docker0 only.
+    return names
   }
 }
