@@ -116,7 +116,7 @@ if (stack) {
 
   t.test('scaling in under load: no request fails', async t => {
     const load = await UserLoad.login(url, { visitors: 6, posters: 2 })
-    load.start()
+    load.start(t)
     await load.waitFor(100)
     await project.compose(['up', '-d', '--no-recreate', '--scale', 'app=2'], { timeoutMs: 120_000 })
     const scaledAt = performance.now()
@@ -176,7 +176,7 @@ if (stack) {
     t.same([...seen].sort(), ['app-1', 'app-2', 'app-3'], 'scaled back to three, each following the Sentinels')
 
     const load = await UserLoad.login(url, { visitors: 6 })
-    load.start()
+    load.start(t)
     await load.waitFor(100)
     const primary = await project.container('redis', 1)
     await engine.docker(['kill', primary.id])
@@ -281,7 +281,7 @@ if (stack) {
     const replica = before.find(n => n.primaryId === victim.id)!
     const survivor = replica.host
     const onVictim = new Set([...shardOf].filter(([name, host]) => host === victimHost && name !== 'cluster').map(([name]) => name))
-    load.start()
+    load.start(t)
     await load.waitFor(100)
     const victimContainer = await project.container(victimHost, 1)
     const replicaContainer = await project.container(replica.host, 1)
@@ -339,7 +339,7 @@ if (stack) {
   t.test('cluster profile: docker start brings the killed primary back as a replica of the promoted one, under load, nothing fails', async t => {
     const victimHost = shardOf.get('cluster')!
     const before = load.outcomes.length
-    load.start()
+    load.start(t)
     await engine.docker(['start', (await project.container(victimHost, 1)).id])
     const startedAt = performance.now()
     const nodes = await pollUntil(`${victimHost} to follow the promoted primary`, async () => {

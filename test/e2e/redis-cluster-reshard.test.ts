@@ -9,7 +9,7 @@ import { UserLoad } from '../helpers/load.ts'
 t.test('reshard, then a new shard and a rebalance, under load: 0 failed requests, 0 lost sessions, keys on the new shard', async t => {
   const { group, stack } = await startOnRedisCluster(t)
   const load = await UserLoad.login(stack.url, { visitors: 8, posters: 2, loginers: 2 })
-  load.start()
+  load.start(t)
   t.teardown(async () => await load.stop())
   await load.waitFor(200)
 

@@ -27,7 +27,7 @@ t.test('the primary Redis dies under load: acknowledged logins survive, service 
   const pids = stack.replicas.map(r => r.pid)
 
   const load = await UserLoad.login(stack.url, { visitors: 8 })
-  load.start()
+  load.start(t)
   await load.waitFor(200)
   // Logged in the instant before the crash: acknowledged means the Redis replica has them.
   const lateUsers = await Promise.all(Array.from({ length: 10 }, async (_, i) => {

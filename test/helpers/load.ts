@@ -1,6 +1,7 @@
 // A bounded load of logged-in users for the failure tests. Each user visits / in a loop and checks that its
 // visit counter only ever goes up; POST users save a preference in a loop. Every answer is recorded with the
 // request id nginx gave it, so a test can look up in nginx's access log which replicas a request went to.
+import type { Test } from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { upstreamsLogParser } from '../../harness/nginx-log.ts'
 import { pollUntil } from '../../harness/processes.ts'
@@ -71,7 +72,9 @@ export class UserLoad {
     return method ? this.outcomes.filter(o => o.method === method).length : this.outcomes.length
   }
 
-  start (): void {
+  /** Starts every user's loop; they stop when `t` ends, whatever happens in between (a failed wait included). */
+  start (t: Test): void {
+    t.teardown(async () => await this.stop())
     this.#running = true
     this.#loops = [
       ...[...this.visitors].map(async ([name, user]) => { while (this.#running) await this.#visit(name, user) }),
