@@ -7,11 +7,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import autocannon, { type Options, type Result } from 'autocannon'
+import type { Options } from 'autocannon'
 import { LocalStack } from '../harness/local-stack.ts'
 import { exitWithChildrenOnSignals } from '../harness/processes.ts'
 import { refuseAlongsideOtherLoadTests } from './alone.ts'
 import { cpuSample } from './cpu.ts'
+import { fire } from './fire.ts'
 import { SCENARIOS } from './scenarios.ts'
 import { median } from './summary.ts'
 
@@ -38,12 +39,6 @@ interface Variant {
   runs: Array<{ rps: number, p99: number, cpuUsPerRequest: number }>
 }
 
-async function fire (options: Partial<Options> & { url: string }, seconds: number): Promise<Result> {
-  return await new Promise((resolve, reject) => {
-    autocannon({ connections, duration: seconds, ...options }, (err, result) => (err ? reject(err) : resolve(result)))
-  })
-}
-
 /** One round; with metrics on, each replica is scraped every second meanwhile (Prometheus' default is 15 s). */
 async function measure (variant: Variant, seconds: number): Promise<Variant['runs'][number]> {
   const pids = { replicas: variant.stack.replicas.map(r => r.pid) }
@@ -53,7 +48,7 @@ async function measure (variant: Variant, seconds: number): Promise<Variant['run
     }, 1000)
     : undefined
   const before = cpuSample(pids)
-  const result = await fire(variant.options, seconds)
+  const result = await fire({ connections, duration: seconds, ...variant.options })
   const after = cpuSample(pids)
   clearInterval(scrape)
   if (result.errors || result.non2xx) throw new Error(`${variant.name}: ${result.errors} errors, ${result.non2xx} non-2xx answers`)

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import autocannon, { type Options, type Result } from 'autocannon'
+import type { Options } from 'autocannon'
 import { LocalStack } from '../harness/local-stack.ts'
 import { RUN_DIR } from '../harness/paths.ts'
 import { exitWithChildrenOnSignals } from '../harness/processes.ts'
@@ -19,6 +19,7 @@ import { type RedisServer, withClient } from '../harness/redis-server.ts'
 import { SentinelGroup } from '../harness/sentinel.ts'
 import { refuseAlongsideOtherLoadTests } from './alone.ts'
 import { cpuSample } from './cpu.ts'
+import { fire, unexpectedAnswers } from './fire.ts'
 import { commandCalls } from './redis-stats.ts'
 import { SCENARIOS } from './scenarios.ts'
 import { median } from './summary.ts'
@@ -54,12 +55,6 @@ const SCENARIO_NAMES = ['hot', 'login']
 const scenarios = SCENARIO_NAMES.map(name => SCENARIOS.find(s => s.name === name)!)
 const replicaEnv = { LOG_LEVEL: 'warn', LOGIN_RATE_LIMIT: '0' }
 
-async function fire (options: Partial<Options> & { url: string }, seconds: number): Promise<Result> {
-  return await new Promise((resolve, reject) => {
-    autocannon({ connections, duration: seconds, ...options }, (err, result) => (err ? reject(err) : resolve(result)))
-  })
-}
-
 /** What a replica sends: scripts and WAIT (the commands inside scripts are counted by Redis too, and are not sent). */
 const SENT = new Set(['evalsha', 'eval', 'wait'])
 const sent = (before: Record<string, number>, after: Record<string, number>) =>
@@ -75,10 +70,6 @@ async function storeWaitSeconds (stack: LocalStack): Promise<number> {
   return seconds
 }
 
-async function isPrimary (server: RedisServer): Promise<boolean> {
-  return await withClient(server.port, async redis => /role:master/.test(await redis.info('replication')))
-}
-
 async function measure (topology: Topology, options: Partial<Options> & { url: string, expectStatus?: number }, seconds: number): Promise<Measured> {
   const { expectStatus = 200, ...rest } = options
   const primaries = await topology.primaries()
@@ -86,12 +77,11 @@ async function measure (topology: Topology, options: Partial<Options> & { url: s
   const callsBefore = await Promise.all(primaries.map(async s => await withClient(s.port, commandCalls)))
   const waitBefore = await storeWaitSeconds(topology.stack)
   const cpuBefore = cpuSample(groups)
-  const result = await fire(rest, seconds)
+  const result = await fire({ connections, duration: seconds, ...rest })
   const cpuAfter = cpuSample(groups)
   const waitAfter = await storeWaitSeconds(topology.stack)
   const callsAfter = await Promise.all(primaries.map(async s => await withClient(s.port, commandCalls)))
-  const unexpected = Object.entries((result as Result & { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {})
-    .filter(([code]) => Number(code) !== expectStatus).reduce((n, [, v]) => n + (v.count ?? 0), 0)
+  const unexpected = unexpectedAnswers(result, expectStatus)
   if (result.errors || result.timeouts || unexpected) throw new Error(`${topology.name}: ${result.errors + result.timeouts} errors, ${unexpected} answers other than ${expectStatus}`)
   const total = result.requests.total
   return {
@@ -125,7 +115,10 @@ try {
   progress('starting a Redis Cluster: three primaries, a replica each')
   const cluster = await RedisClusterGroup.start({ dir: join(dir, 'cluster') })
   groups.push(cluster)
-  const clusterPrimaries = async () => (await Promise.all(cluster.nodes.map(async n => await isPrimary(n) ? n : undefined))).filter(n => n !== undefined)
+  const clusterPrimaries = async () => {
+    const primaryPorts = new Set((await cluster.topology()).filter(n => n.role === 'primary' && !n.failed).map(n => n.port))
+    return cluster.nodes.filter(n => primaryPorts.has(n.port))
+  }
   for (const wait of ['0', '1']) {
     const stack = await LocalStack.start({
       redisUrl: cluster.nodes[0]!.url,

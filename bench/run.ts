@@ -1,7 +1,7 @@
 // `npm run bench`: starts the topology through the shared harness (or measures a running one with --url), runs the
 // scenarios in alternation, and writes a JSON report, a Markdown table and an SVG chart: to the git-ignored
 // .run/bench/ (or --out), and to bench/results/ only for a reference run (--reference).
-import autocannon, { type Options, type Result } from 'autocannon'
+import type { Options } from 'autocannon'
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, hostname } from 'node:os'
@@ -14,6 +14,7 @@ import { LocalStack } from '../harness/local-stack.ts'
 import { BENCH_REPLICA_ENTRY, PROJECT_ROOT, RUN_DIR } from '../harness/paths.ts'
 import { exitWithChildrenOnSignals } from '../harness/processes.ts'
 import { renderChart } from './chart.ts'
+import { fire, unexpectedAnswers } from './fire.ts'
 import { cpuSample, type ProcessGroups, withChildren } from './cpu.ts'
 import { commandCalls, clientCommandsBetween } from './redis-stats.ts'
 import { renderMarkdown, type Report, type Run } from './report.ts'
@@ -33,12 +34,6 @@ interface Settings {
 }
 
 const progress = (line: string) => console.log(`[bench] ${line}`)
-
-async function fire (options: Options): Promise<Result> {
-  return await new Promise((resolve, reject) => {
-    autocannon(options, (err, result) => (err ? reject(err) : resolve(result)))
-  })
-}
 
 /** One benchmark run: the stack it measures (started here, or a running one) and what it has found so far. */
 class Bench {
@@ -134,8 +129,7 @@ class Bench {
     const used: Record<string, number> = {}
     for (const [cmd, n] of Object.entries(after)) if (n !== (before[cmd] ?? 0) && cmd !== 'info') used[cmd] = n - (before[cmd] ?? 0)
     const total = result.requests.total || 1
-    const codes = (result as Result & { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {}
-    const unexpected = Object.entries(codes).filter(([code]) => Number(code) !== expectStatus).reduce((n, [, v]) => n + (v.count ?? 0), 0)
+    const unexpected = unexpectedAnswers(result, expectStatus)
     const clientCommands = clientCommandsBetween(before, after)
     return {
       scenario: name,
