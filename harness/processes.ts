@@ -51,10 +51,10 @@ export class ManagedProcess {
   readonly #listeners = new Set<LineListener>()
 
   /** `ipc`: a channel for messages from a Node child (process.send), e.g. the port a replica got. */
-  constructor (name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onLine?: LineListener, options: { ipc?: boolean } = {}) {
+  constructor (name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onLine?: LineListener, options: { ipc?: boolean, cwd?: string } = {}) {
     this.name = name
     killChildrenOnExit()
-    this.child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe', ...(options.ipc ? ['ipc' as const] : [])] })
+    this.child = spawn(command, args, { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe', ...(options.ipc ? ['ipc' as const] : [])] })
     // An IPC channel would otherwise keep this process alive as long as the child runs.
     this.child.channel?.unref()
     if (this.child.pid === undefined) throw new Error(`could not start ${command}`)

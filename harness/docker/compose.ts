@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { PROJECT_ROOT } from '../paths.ts'
+import { type LineListener, ManagedProcess } from '../processes.ts'
 import { type DockerEngine, EngineUnavailableError, INSTALL_COMMAND } from './engine.ts'
 
 export interface Container {
@@ -27,24 +28,34 @@ export class ComposeProject {
   readonly name: string
   readonly #engine: DockerEngine
   readonly #env: NodeJS.ProcessEnv
-  readonly #command: string[]
+  /** `docker-compose` or `docker compose`, whichever is installed. */
+  readonly command: string[]
 
   /** `env`: the compose file's settings (image names, LB_PORT …) on top of the engine's environment. */
   constructor (engine: DockerEngine, name: string, env: NodeJS.ProcessEnv = {}) {
     this.name = name
     this.#engine = engine
     this.#env = { ...engine.env, ...env }
-    this.#command = composeCommand(this.#env)
+    this.command = composeCommand(this.#env)
   }
 
   /** docker-compose -p NAME -f docker-compose.yml ARGS…, from the project root; its stdout. */
   async compose (args: string[], options: { timeoutMs?: number, env?: NodeJS.ProcessEnv } = {}): Promise<string> {
-    const [command, ...rest] = this.#command
+    const [command, ...rest] = this.command
     return await this.#engine.run(command!, [...rest, '-p', this.name, '-f', join(PROJECT_ROOT, 'docker-compose.yml'), ...args], {
       cwd: PROJECT_ROOT,
       env: { ...this.#env, ...options.env },
       timeoutMs: options.timeoutMs
     })
+  }
+
+  /**
+   * `docker-compose ARGS…` in the foreground, exactly as a user types it in the project root: no -p or -f, the
+   * project's name given by COMPOSE_PROJECT_NAME. Ended by stop() (or by `down`, which stops what it follows).
+   */
+  attach (args: string[], onLine?: LineListener): ManagedProcess {
+    const [command, ...rest] = this.command
+    return new ManagedProcess('compose', command!, [...rest, ...args], { ...this.#env, COMPOSE_PROJECT_NAME: this.name }, onLine, { cwd: PROJECT_ROOT })
   }
 
   /** The project's containers, running or not. */

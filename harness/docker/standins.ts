@@ -25,16 +25,20 @@ export interface ComposeImages {
   NODE_IMAGE: string
 }
 
-/** The official images docker-compose.yml and the Dockerfile default to (read from them: one source). */
+/**
+ * The official images docker-compose.yml defaults to. The compose file is their one source; the Dockerfiles' ARG
+ * defaults (for a plain `docker build`) must name the same ones, or this throws.
+ */
 export function defaultImages (): ComposeImages {
   const compose = readFileSync(join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8')
-  const dockerfile = readFileSync(join(PROJECT_ROOT, 'Dockerfile'), 'utf8')
   const fromCompose = (name: string) => new RegExp(`\\$\\{${name}:-([^}]+)\\}`).exec(compose)?.[1]
-  const node = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1]
-  const redis = fromCompose('REDIS_IMAGE')
-  const nginx = fromCompose('NGINX_IMAGE')
-  if (!redis || !nginx || !node) throw new Error('docker-compose.yml or the Dockerfile no longer names its default images')
-  return { REDIS_IMAGE: redis, NGINX_IMAGE: nginx, NODE_IMAGE: node }
+  const images = { REDIS_IMAGE: fromCompose('REDIS_IMAGE'), NGINX_IMAGE: fromCompose('NGINX_IMAGE'), NODE_IMAGE: fromCompose('NODE_IMAGE') }
+  if (!images.REDIS_IMAGE || !images.NGINX_IMAGE || !images.NODE_IMAGE) throw new Error('docker-compose.yml no longer names its default images')
+  for (const [dockerfile, name] of [['Dockerfile', 'NODE_IMAGE'], [join('loadbalancer', 'Dockerfile'), 'NGINX_IMAGE']] as const) {
+    const arg = new RegExp(`^ARG ${name}=(\\S+)$`, 'm').exec(readFileSync(join(PROJECT_ROOT, dockerfile), 'utf8'))?.[1]
+    if (arg !== images[name]) throw new Error(`${dockerfile}'s ARG ${name}=${arg} differs from docker-compose.yml's default ${images[name]}`)
+  }
+  return images as ComposeImages
 }
 
 /** The Debian mirror this machine uses (deb822 sources first), for debootstrap. */
@@ -128,6 +132,18 @@ export async function composeImages (engine: DockerEngine, log: (line: string) =
   const standIns = await buildStandIns(engine, log)
   const pick = (name: keyof ComposeImages) => missing.includes(official[name]) ? standIns[name] : official[name]
   return { REDIS_IMAGE: pick('REDIS_IMAGE'), NGINX_IMAGE: pick('NGINX_IMAGE'), NODE_IMAGE: pick('NODE_IMAGE') }
+}
+
+/**
+ * Tags each stand-in in `images` with the official name it replaces, so that the compose file runs as typed, with
+ * no image variable set. Only for an engine of the test's own: on anyone else's it would shadow the real images.
+ */
+export async function tagAsOfficial (engine: DockerEngine, images: ComposeImages): Promise<void> {
+  if (!engine.owned) throw new Error('stand-ins are tagged with the official names only on a private engine')
+  const official = defaultImages()
+  for (const name of Object.keys(official) as Array<keyof ComposeImages>) {
+    if (images[name] !== official[name]) await engine.docker(['tag', images[name], official[name]])
+  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

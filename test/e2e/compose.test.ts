@@ -1,10 +1,11 @@
-// docker-compose.yml on a real Docker engine, as a user runs it (`docker-compose up -d --build` on the working
-// tree), checked through nginx: named replicas sharing a session, HTTPS on the certificate nginx makes on first
+// docker-compose.yml on a real Docker engine, as a user runs it: first with the image variables the README
+// documents, then the quick start exactly as typed (`docker-compose up --build`, no variable set) on the working
+// tree, checked through nginx: named replicas sharing a session, HTTPS on the certificate nginx makes on first
 // start, a replica killed and started again, scaling out
 // and in while serving, the Sentinel profile's failover, the cluster profile's shards and a shard's failover, readable
 // logs, and `down -v` leaving nothing behind.
 // Where no engine answers, a private dockerd is started; where the official images cannot be pulled, stand-ins are
-// built from Debian's packages (harness/docker/).
+// built from Debian's packages (harness/docker/) and, in that private engine, tagged with the official names.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,18 +13,40 @@ import t, { type Test } from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { sessionKeyOf } from '../helpers/cluster-stack.ts'
-import { startComposeStack } from '../helpers/docker.ts'
+import { composeEngine } from '../helpers/docker.ts'
 import { fetchVia } from '../helpers/tls.ts'
 import { UserLoad } from '../helpers/load.ts'
 
 // From a fresh engine: debootstrap, the stand-ins, npm ci in the image build, then the checks: ~10 min on 2 cores.
 t.setTimeout(30 * 60_000)
 
-// The benchmark-style load logs in many users from one address: the login rate limit would refuse them.
-const stack = await startComposeStack(t, { LOGIN_RATE_LIMIT: '0' })
+const docker = await composeEngine(t)
 
-if (stack) {
-  const { engine, project, url, httpsUrl } = stack
+if (docker) {
+  const { engine, images } = docker
+
+  // Before any stand-in carries an official name: a variable that compose ignored would then fail the build.
+  await t.test('REDIS_IMAGE, NGINX_IMAGE and NODE_IMAGE choose the base images: a login served on them, then down -v', async t => {
+    const { project, url } = await docker.project({ ...images })
+    await project.compose(['up', '-d', '--build'], { timeoutMs: 900_000 })
+    const user = await pollUntil('a login through nginx', async () => {
+      const user = new Browser(url)
+      return (await user.login('variables')).status === 302 ? user : undefined
+    }, 120_000, 500)
+    const home = await user.get('/')
+    t.match(home.text, /Logged in as variables\. Visits: 1/, `served by ${home.servedBy}`)
+    const layers = async (image: string) => (await engine.docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', image])).trim().slice(1, -1)
+    const imageOf = async (service: string) => (await engine.docker(['inspect', '--format', '{{.Image}}', (await project.container(service, 1)).id])).trim()
+    t.equal(await imageOf('redis'), (await engine.docker(['image', 'inspect', '--format', '{{.Id}}', images.REDIS_IMAGE])).trim(), `redis runs ${images.REDIS_IMAGE}`)
+    // A built image starts with every layer of the one it was built FROM.
+    t.ok((await layers(await imageOf('app'))).startsWith(await layers(images.NODE_IMAGE)), `the app image is built on ${images.NODE_IMAGE}`)
+    t.ok((await layers(await imageOf('nginx'))).startsWith(await layers(images.NGINX_IMAGE)), `the balancer's image is built on ${images.NGINX_IMAGE}`)
+    await project.compose(['down', '-v', '--timeout', '20'], { timeoutMs: 180_000 })
+    t.same(await project.leftovers(), [], 'down -v leaves nothing of it')
+  })
+
+  // The benchmark-style load logs in many users from one address: the login rate limit would refuse them.
+  const { project, url, httpsUrl } = await docker.upAsTyped({ LOGIN_RATE_LIMIT: '0' })
   const names = async (service: string) => (await project.containers()).filter(c => c.service === service && c.state === 'running')
   const nginxState = async () => {
     const nginx = (await names('nginx'))[0]!
