@@ -1,6 +1,7 @@
-# Stand-in for the official nginx image, from Debian's packages (nginx 1.22): the scripts in /docker-entrypoint.d
-# run and templates in /etc/nginx/templates are rendered at start as the official entrypoint does, logs go to the
-# container's output, and wget is there for the compose health check (busybox has it in the official alpine image).
+# Stand-in for the official nginx image, from Debian's packages (nginx 1.30 in forky): the scripts in
+# /docker-entrypoint.d run and templates in /etc/nginx/templates are rendered at start as the official entrypoint
+# does, logs go to the container's output, and wget is there for the compose health check (busybox has it in the
+# official alpine image).
 # openssl is here so that the balancer's image (loadbalancer/Dockerfile) needs no package index to add it.
 ARG BASE
 FROM ${BASE}

@@ -1,5 +1,5 @@
-# Stand-in for the official redis image, from Debian's packages (redis 7.0): what docker-compose.yml runs in it
-# is `sh -c`, redis-server, redis-cli and coreutils.
+# Stand-in for the official redis image, from Debian's packages (Redis 8.0 in forky): what docker-compose.yml runs
+# in it is `sh -c`, redis-server, redis-cli and coreutils.
 ARG BASE
 FROM ${BASE}
 RUN apt-get update \

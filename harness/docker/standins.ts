@@ -7,15 +7,18 @@
 //   npm run build && node dist/harness/docker/standins.js
 // prints REDIS_IMAGE=… NGINX_IMAGE=… NODE_IMAGE=…, to put before `docker compose up --build`.
 import { createHash } from 'node:crypto'
-import { cpSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { PROJECT_ROOT } from '../paths.ts'
 import { DockerEngine, EngineUnavailableError } from './engine.ts'
 
 const HERE = join(PROJECT_ROOT, 'harness', 'docker')
-const SUITE = 'bookworm'
+// Debian testing (forky): nginx 1.30, Redis 8.0 and Node 24, close to the official images' versions (bookworm has
+// nginx 1.22, Redis 7.0 and Node 18).
+const SUITE = 'forky'
+const DEBOOTSTRAP_SCRIPTS = '/usr/share/debootstrap/scripts'
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt'
 
 /** The compose file's image settings, as `docker compose` reads them from the environment. */
@@ -41,23 +44,37 @@ export function defaultImages (): ComposeImages {
   return images as ComposeImages
 }
 
-/** The Debian mirror this machine uses (deb822 sources first), for debootstrap. */
+/** The Debian mirror this machine's apt uses (deb822 sources first), for debootstrap: it serves every suite. */
 export function debianMirror (): string {
   const deb822 = '/etc/apt/sources.list.d/debian.sources'
   if (existsSync(deb822)) {
-    for (const stanza of readFileSync(deb822, 'utf8').split(/\n\s*\n/)) {
-      const uri = /^URIs:\s*(\S+)/m.exec(stanza)?.[1]
-      if (uri && new RegExp(`^Suites:.*\\b${SUITE}\\b`, 'm').test(stanza) && !uri.includes('security')) return uri
-    }
+    const uri = readFileSync(deb822, 'utf8').split(/\n\s*\n/).map(stanza => /^URIs:\s*(\S+)/m.exec(stanza)?.[1])
+      .find(uri => uri && !uri.includes('security'))
+    if (uri) return uri
   }
   const list = existsSync('/etc/apt/sources.list') ? readFileSync('/etc/apt/sources.list', 'utf8') : ''
-  return new RegExp(`^deb\\s+(?:\\[[^\\]]*\\]\\s+)?(\\S+)\\s+${SUITE}\\s`, 'm').exec(list)?.[1] ?? 'http://deb.debian.org/debian'
+  const uri = [...list.matchAll(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s/gm)].map(m => m[1]!).find(uri => !uri.includes('security'))
+  return uri ?? 'http://deb.debian.org/debian'
+}
+
+/** debootstrap's script for SUITE: a testing suite newer than this machine's debootstrap knows is bootstrapped as sid. */
+function debootstrapScript (): string[] {
+  return existsSync(join(DEBOOTSTRAP_SCRIPTS, SUITE)) ? [] : [join(DEBOOTSTRAP_SCRIPTS, 'sid')]
 }
 
 function hash (...parts: Array<string | Buffer>): string {
   const h = createHash('sha256')
   for (const part of parts) h.update(part).update('\0')
   return h.digest('hex').slice(0, 12)
+}
+
+/** Every stand-in carries it (set on the base, inherited by the rest), whatever name it is tagged with. */
+const STANDIN_LABEL = 'redis-sessions.standin'
+
+/** An image of that name that is not one of our stand-ins tagged with it (a kept data root may hold those). */
+async function isOfficial (engine: DockerEngine, image: string): Promise<boolean> {
+  const label = await engine.docker(['image', 'inspect', '--format', `{{index .Config.Labels "${STANDIN_LABEL}"}}`, image]).catch(() => undefined)
+  return label !== undefined && label.trim() !== 'true'
 }
 
 async function exists (engine: DockerEngine, image: string): Promise<boolean> {
@@ -70,11 +87,14 @@ async function buildBase (engine: DockerEngine, tag: string, log: (line: string)
   try {
     const mirror = debianMirror()
     log(`debootstrap --variant=minbase ${SUITE} from ${mirror} …`)
-    await engine.run('debootstrap', ['--variant=minbase', SUITE, rootfs, mirror], { timeoutMs: 600_000 })
+    await engine.run('debootstrap', ['--variant=minbase', SUITE, rootfs, mirror, ...debootstrapScript()], { timeoutMs: 600_000 })
+    // A testing suite's Release file expires within weeks; a mirror frozen at a snapshot serves it expired, and the
+    // images' `apt-get update` would refuse it.
+    writeFileSync(join(rootfs, 'etc', 'apt', 'apt.conf.d', '99snapshot-mirror'), 'Acquire::Check-Valid-Until "false";\n')
     // The downloaded packages and lists are not needed in the image: each Dockerfile runs apt-get update.
     await engine.run('bash', ['-o', 'pipefail', '-c',
-      'tar -C "$1" --exclude=./var/cache/apt/archives/*.deb --exclude=./var/lib/apt/lists/* -c . | docker import - "$2"',
-      'import', rootfs, tag], { timeoutMs: 300_000 })
+      'tar -C "$1" --exclude=./var/cache/apt/archives/*.deb --exclude=./var/lib/apt/lists/* -c . | docker import --change "LABEL $3=true" - "$2"',
+      'import', rootfs, tag, STANDIN_LABEL], { timeoutMs: 300_000 })
   } finally {
     rmSync(rootfs, { recursive: true, force: true })
   }
@@ -86,14 +106,11 @@ export async function buildStandIns (engine: DockerEngine, log: (line: string) =
   const base = `redis-sessions-standin/base:${SUITE}-${hash(debianMirror())}`
   if (!await exists(engine, base)) await buildBase(engine, base, log)
 
-  const node = realpathSync(process.execPath)
-  const npm = join(dirname(node), '..', 'lib', 'node_modules', 'npm')
   const file = (name: string) => readFileSync(join(HERE, name))
   const images = {
     REDIS_IMAGE: `redis-sessions-standin/redis:${hash(base, file('redis.Dockerfile'))}`,
     NGINX_IMAGE: `redis-sessions-standin/nginx:${hash(base, file('nginx.Dockerfile'), file('nginx-entrypoint.sh'))}`,
-    NODE_IMAGE: `redis-sessions-standin/node:${hash(base, file('node.Dockerfile'), process.version,
-      readFileSync(join(npm, 'package.json')), readFileSync(CA_BUNDLE))}`
+    NODE_IMAGE: `redis-sessions-standin/node:${hash(base, file('node.Dockerfile'), readFileSync(CA_BUNDLE))}`
   }
   const build = async (image: string, dockerfile: string, context: string) => {
     if (await exists(engine, image)) return
@@ -102,11 +119,9 @@ export async function buildStandIns (engine: DockerEngine, log: (line: string) =
   }
   await build(images.REDIS_IMAGE, 'redis.Dockerfile', HERE)
   await build(images.NGINX_IMAGE, 'nginx.Dockerfile', HERE)
-  // The Node image's context: this machine's node binary and npm, and its CA bundle.
+  // The Node image's context: this machine's CA bundle, for npm behind TLS inspection.
   const context = mkdtempSync(join(tmpdir(), 'standin-node-'))
   try {
-    cpSync(node, join(context, 'node'))
-    cpSync(npm, join(context, 'npm'), { recursive: true })
     cpSync(CA_BUNDLE, join(context, 'ca-certificates.crt'))
     await build(images.NODE_IMAGE, 'node.Dockerfile', context)
   } finally {
@@ -123,7 +138,7 @@ export async function composeImages (engine: DockerEngine, log: (line: string) =
   const official = defaultImages()
   const missing: string[] = []
   for (const image of Object.values(official)) {
-    if (await exists(engine, image)) continue
+    if (await isOfficial(engine, image)) continue
     const pulled = await engine.docker(['pull', '-q', image], { timeoutMs: 120_000 }).then(() => true, () => false)
     if (!pulled) missing.push(image)
   }
