@@ -53,7 +53,7 @@ type Callback = (err?: unknown) => void
 // The fields as last read from or written to Redis, kept on the session object: a later save sends only the
 // difference, and an unchanged session is told from a changed one without hashing it.
 const kSnapshot = Symbol('session-store.snapshot')
-// When the request that saves the session started (epoch ms): its writes refuse to run long after (store.ts).
+// When the request that saves the session started (performance.now()): its writes refuse to run long after (store.ts).
 const kStartedAt = Symbol('session-store.started-at')
 interface Tracked { [kSnapshot]?: Snapshot, [kStartedAt]?: number }
 
@@ -191,7 +191,7 @@ const randomSessionId = () => randomBytes(24).toString('base64url')
  */
 async function chooseLoginSessionId (request: FastifyRequest, reply: FastifyReply, store: RedisSessionStore): Promise<void> {
   if (!BALANCER_REQUEST_ID.test(request.id)) return
-  request.nextSessionId = await store.loginSessionId(request.id, randomSessionId(), Date.now() - reply.elapsedTime)
+  request.nextSessionId = await store.loginSessionId(request.id, randomSessionId(), performance.now() - reply.elapsedTime)
 }
 
 /** An error answer never saves the session: @fastify/session would try again while sending the error page. */
@@ -244,7 +244,7 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
         discardSession(request)
         return done(null, payload)
       }
-      (session as Tracked)[kStartedAt] = Date.now() - reply.elapsedTime
+      (session as Tracked)[kStartedAt] = performance.now() - reply.elapsedTime
     }
     // A session read from Redis, unchanged and not saved meanwhile: nothing to write. Only a cookie signed with
     // an older secret needs an answer; then @fastify/session's onSend, which would hash the session to find out

@@ -11,13 +11,17 @@
 //    nothing half-written, and no key from a login it refused);
 //  - `flags=allow-oom`: scripts that only change keys in place or delete (read and slide, list, end a
 //    session) keep working while Redis is full, so logged-in users keep being served.
-// And every script's first argument is a deadline in Redis' clock (epoch ms): past it, the request that sent
-// the script has given up (its answer was a 503, or the balancer's 504), so the script refuses to write.
+// And every script's first argument is its window in Redis' clock, "<not before>:<deadline>" (epoch ms): past
+// the deadline, the request that sent the script has given up (its answer was a 503, or the balancer's 504), so
+// the script refuses to write. Before the window, the replica's idea of Redis' time is ahead of Redis' (Redis'
+// clock stepped back): the script refuses too, the replica learns the offset again and may send it once more.
 
 const PRELUDE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if now > tonumber(ARGV[1]) then return redis.error_reply('DEADLINE the request gave up before this write ran') end
+local from, to = string.match(ARGV[1], '^(%d+):(%d+)$')
+if now > tonumber(to) then return redis.error_reply('DEADLINE passed: the request gave up before this write ran') end
+if now < tonumber(from) then return redis.error_reply('DEADLINE not yet: Redis time is behind what the replica expected') end
 `
 
 const MAY_GROW = `#!lua${PRELUDE}`
