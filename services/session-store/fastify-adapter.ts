@@ -104,12 +104,14 @@ function encodedSnapshot (snapshot: Snapshot): Record<string, string> {
 /** @fastify/session's store interface (get/set/destroy) over the store's own API. */
 export class FastifySessionAdapter {
   readonly #store: RedisSessionStore
+  readonly #cookieMaxAgeMs: number
   #incrementOnLoad: LoadIncrement | undefined
   /** The old id of a session being regenerated that was never written: nothing in Redis to delete. */
   #neverWritten: string | undefined
 
-  constructor (store: RedisSessionStore) {
+  constructor (store: RedisSessionStore, cookieMaxAgeMs: number) {
     this.#store = store
+    this.#cookieMaxAgeMs = cookieMaxAgeMs
   }
 
   // `never`: @fastify/session types its callback with its Session class, which the plain fields become.
@@ -137,11 +139,17 @@ export class FastifySessionAdapter {
 
   /** Called for a new or changed session: a tracked one writes only its difference, a new one is created whole. */
   set (sessionId: string, session: object, callback: Callback): void {
-    const snapshot = (session as Tracked)[kSnapshot]
-    this.#store.write(sessionId, snapshot ? encodedSnapshot(snapshot) : null, encodeFields(session), (session as Tracked)[kStartedAt]).then(() => {
-      (session as Tracked)[kSnapshot] = snapshotOf(session)
-      callback()
-    }, callback)
+    this.#save(sessionId, session as Tracked & { cookie?: { expires: Date | null } }).then(() => callback(), callback)
+  }
+
+  /** (The store's own API may save plain objects, without @fastify/session's cookie.) */
+  async #save (sessionId: string, session: Tracked & { cookie?: { expires: Date | null } }): Promise<void> {
+    const snapshot = session[kSnapshot]
+    await this.#store.write(sessionId, snapshot ? encodedSnapshot(snapshot) : null, encodeFields(session), session[kStartedAt])
+    // A new session's cookie (sent after this save) lasts as long as the session may, on the clock its deadline is
+    // on: Redis', not this replica's (known by now: no round trip).
+    if (!snapshot && session.cookie) session.cookie.expires = new Date(await this.#store.now() + this.#cookieMaxAgeMs)
+    session[kSnapshot] = snapshotOf(session)
   }
 
   destroy (sessionId: string, callback: Callback): void {
@@ -211,7 +219,7 @@ export interface SessionAdapterOptions {
 
 export default fp<SessionAdapterOptions>(async function sessionAdapter (app, options) {
   const { store, cookieName } = options
-  const adapter = new FastifySessionAdapter(store)
+  const adapter = new FastifySessionAdapter(store, options.cookieMaxAgeMs)
   app.decorate('sessions', store)
   await app.register(fastifyCookie)
 

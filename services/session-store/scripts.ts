@@ -3,8 +3,9 @@
 // re-sends the source when Redis answers NOSCRIPT (after a restart, a failover or SCRIPT FLUSH).
 //
 // Time comes from Redis (TIME), never from a replica's clock: every replica agrees on expiry to the millisecond.
-// Reserved hash fields: @c created, @x absolute deadline (epoch ms). Last seen needs no field: the key's expiry
-// (PEXPIRETIME) is always last seen + idle time, unless capped by the deadline.
+// Reserved hash fields: @c created, @x absolute deadline, @s last seen (epoch ms). Last seen is the key's expiry
+// (PEXPIRETIME) minus the idle time, written nowhere, until the expiry is capped by the deadline: in that final
+// idle window the expiry stops moving, so a read writes @s instead (in the same script: still one round trip).
 //
 // Every script starts with a Redis 7 shebang, which makes Redis check its flags before running it:
 //  - `#!lua` (may write): refused whole, before running, while Redis is over maxmemory (a full Redis leaves
@@ -42,7 +43,9 @@ if deadline == nil or deadline <= now then
   redis.call('DEL', KEYS[1])
   return false
 end
-redis.call('PEXPIREAT', KEYS[1], math.min(now + tonumber(ARGV[2]), deadline))
+local expires = math.min(now + tonumber(ARGV[2]), deadline)
+redis.call('PEXPIREAT', KEYS[1], expires)
+if expires == deadline then redis.call('HSET', KEYS[1], '@s', now) end
 if ARGV[3] then
   fields[#fields + 1] = ARGV[3]
   fields[#fields + 1] = tostring(redis.call('HINCRBY', KEYS[1], ARGV[3], 1))

@@ -9,7 +9,7 @@ import { SessionStoreUnavailableError } from '../errors.ts'
 import { connectionsFor, type RedisClient } from '../redis.ts'
 import { RedisClock } from './clock.ts'
 import { defineSessionCommands } from './commands.ts'
-import { CREATED_FIELD, DEADLINE_FIELD, loginRequestKey, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
+import { CREATED_FIELD, DEADLINE_FIELD, LAST_SEEN_FIELD, loginRequestKey, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
 
 export interface SessionStoreOptions {
   prefix: string
@@ -182,6 +182,11 @@ export class RedisSessionStore {
     return await this.#run(startedAt, async window => await this.#call('increment', this.#redis.sessionIncrement(this.key(sessionId), window, field, by)))
   }
 
+  /** Redis' time now (epoch ms), the clock every session's times are on: for pages and cookies, not this replica's. */
+  async now (): Promise<number> {
+    return Math.floor(await this.#clock.now().catch(err => { throw new SessionStoreUnavailableError({ cause: err }) }))
+  }
+
   /**
    * Throws unless this replica can serve sessions now: the cheapest script, sent as a request's is (its window
    * from the learnt clock), on a key no session can have ('ready' is no session id). For readiness.
@@ -209,14 +214,14 @@ export class RedisSessionStore {
     if (ids.length === 0) return []
     // One command per key (sessions live in different hash slots), all sent at once.
     const replies = await this.#call('list', Promise.all(ids.map(async id => await Promise.all([
-      this.#redis.hmget(this.key(id), CREATED_FIELD, DEADLINE_FIELD, this.#userField, ...fieldNames),
+      this.#redis.hmget(this.key(id), CREATED_FIELD, DEADLINE_FIELD, LAST_SEEN_FIELD, this.#userField, ...fieldNames),
       this.#redis.pexpiretime(this.key(id))
     ]))))
     const live: Array<SessionSummary & { id: string }> = []
     const stale: string[] = []
     ids.forEach((id, i) => {
       const [values, idleEnd] = replies[i]!
-      const [created, deadline, owner, ...rest] = (values ?? []) as Array<string | null>
+      const [created, deadline, seen, owner, ...rest] = (values ?? []) as Array<string | null>
       // A session of another user can only be here if a user field was changed in place: not this user's.
       if (!created || owner == null || decode(owner) !== user) {
         stale.push(id)
@@ -225,9 +230,9 @@ export class RedisSessionStore {
       const fields: SessionFields = {}
       fieldNames.forEach((name, j) => { if (rest[j] != null) fields[name] = decode(rest[j] as string) })
       const createdAt = Number(created)
-      // The key expires idle-time after the last visit (or at the deadline, when that comes first: then this is
-      // a lower bound).
-      const lastSeenAt = Math.max(createdAt, Number(idleEnd) - this.#idleMs)
+      // The key expires idle-time after the last visit, or at the deadline when that comes first: then the last
+      // visit wrote when it was (scripts.ts).
+      const lastSeenAt = Math.max(createdAt, Number(idleEnd) - this.#idleMs, Number(seen ?? 0))
       live.push({ id, handle: sessionHandle(id), createdAt, lastSeenAt, expiresAt: Number(deadline), fields })
     })
     if (stale.length > 0) await this.#call('list', this.#redis.zrem(indexKey, ...stale))

@@ -91,3 +91,21 @@ t.test('a replica\'s wall clock stepped back and forward under load', async t =>
   await stepUnderLoad(t, stack, clock, [-STEP_SECONDS, 0, STEP_SECONDS], reads)
   await noLateWrite(t, stack, async () => await step(clock, 2 * STEP_SECONDS, reads))
 })
+
+t.test('a replica whose clock is an hour behind: /sessions and the cookie\'s Expires are on Redis\' clock', async t => {
+  const clock = fakeClock(t)
+  const stack = await startStack(t, { replicaClock: clock, env: { SESSION_MAX_AGE: '12h' } })
+  const replica = stack.replicas[0]!
+  await step(clock, -3600, async () => await replicaOffset(replica.url))
+  const redis = redisClient(t, stack.redisUrl)
+  const user = new Browser(replica.url)
+  const login = await user.login('offset')
+  const [seconds] = await redis.time()
+  const expires = Date.parse(/expires=([^;]+)/i.exec(login.headers.get('set-cookie') ?? '')?.[1] ?? '')
+  const off = Math.round((expires - (Number(seconds) * 1000 + 12 * 3_600_000)) / 1000)
+  t.ok(Math.abs(off) <= 5, `the cookie expires 12 h after login by Redis' clock (${off} s off), when the session does`)
+  const page = await user.get('/sessions', { headers: { accept: 'text/html' } })
+  const words = [...page.text.matchAll(/<time [^>]*>([^<]+)<\/time>/g)].map(m => m[1])
+  t.equal(words.length, 2, 'logged in, last seen')
+  for (const said of words) t.match(said, /^(now|\d+ seconds? ago)$/, `just logged in: "${said}"`)
+})
