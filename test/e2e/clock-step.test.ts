@@ -42,12 +42,18 @@ async function replicaOffset (url: string): Promise<number> {
  */
 async function stepUnderLoad (t: Test, stack: LocalStack, clock: FakeClock, offsets: number[], reads: () => Promise<number>): Promise<void> {
   const load = await UserLoad.login(stack.url, { visitors: 6, posters: 2 })
+  const direct = new Browser(stack.replicas[0]!.url)
+  await direct.login('direct')
   load.start(t)
   await load.waitFor(100)
   for (const seconds of offsets) {
     const from = load.outcomes.length
     const was = clock.offsetSeconds
     await step(clock, seconds, reads)
+    // Readiness must not say what the replica cannot do: ready right after the step means a visit is served.
+    const ready = await probe(`${stack.replicas[0]!.url}/health/ready`)
+    const visit = (await direct.get('/')).status
+    t.ok(ready !== 200 || visit === 200, `replica-1 right after the step: readiness ${ready}, a visit on it ${visit}`)
     await load.waitFor(300)
     const outcomes = load.outcomes.slice(from)
     const failed = outcomes.filter(o => o.status !== 200 && o.status !== 302)
@@ -55,8 +61,8 @@ async function stepUnderLoad (t: Test, stack: LocalStack, clock: FakeClock, offs
     t.ok(failed.length <= 1, `clock ${was} s → ${seconds} s: ${failed.length} of ${outcomes.length} requests failed ` +
       `(${[...new Set(failed.map(o => `${o.status} from ${o.servedBy ?? 'nginx'}`))].join(', ') || 'none'}); replica-1 served ${steppedServed}`)
     t.ok(steppedServed > 0, 'replica-1 kept serving')
-    const ready = await Promise.all(stack.replicas.map(async r => await probe(`${r.url}/health/ready`)))
-    t.same(ready, stack.replicas.map(() => 200), 'every replica ready, and able to serve')
+    const readiness = await Promise.all(stack.replicas.map(async r => await probe(`${r.url}/health/ready`)))
+    t.same(readiness, stack.replicas.map(() => 200), 'every replica ready, and able to serve')
   }
   await load.stop()
   t.same(load.lostSessions, [], 'no session lost')
