@@ -5,16 +5,16 @@ import * as scripts from './scripts.ts'
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    // `deadline`: the window in Redis time, "<not before>:<deadline>" (epoch ms), outside which the script refuses
+    // `window`: "<not before>:<deadline>" in Redis time (epoch ms), outside which the script refuses
     // to run (see scripts.ts).
-    sessionLoad(key: string, deadline: string, idleMs: number, increment?: string): Result<string[] | null, Context>
-    sessionCreate(key: string, deadline: string, idleMs: number, maxAgeMs: number, ...fields: string[]): Result<number, Context>
-    sessionPatch(key: string, deadline: string, setCount: number, ...fieldsThenDeletes: string[]): Result<number, Context>
-    sessionIncrement(key: string, deadline: string, field: string, by: number): Result<number | null, Context>
-    sessionDestroy(key: string, deadline: string, userField: string): Result<string | null, Context>
-    sessionIndexAdd(key: string, deadline: string, sessionId: string, slackMs: number, maxAgeMs: number, maxPerUser: number, maxEvictions: number): Result<string[], Context>
-    sessionIndexList(key: string, deadline: string, limit: number): Result<string[], Context>
-    sessionLoginId(key: string, deadline: string, freshId: string, rememberMs: number): Result<string, Context>
+    sessionLoad(key: string, window: string, idleMs: number, increment?: string): Result<string[] | null, Context>
+    sessionCreate(key: string, window: string, idleMs: number, maxAgeMs: number, ...fields: string[]): Result<number, Context>
+    sessionPatch(key: string, window: string, setCount: number, ...fieldsThenDeletes: string[]): Result<number, Context>
+    sessionIncrement(key: string, window: string, field: string, by: number): Result<number | null, Context>
+    sessionDestroy(key: string, window: string, userField: string): Result<string | null, Context>
+    sessionIndexAdd(key: string, window: string, sessionId: string, slackMs: number, maxAgeMs: number, maxPerUser: number, maxEvictions: number): Result<string[], Context>
+    sessionIndexList(key: string, window: string, limit: number): Result<string[], Context>
+    sessionLoginId(key: string, window: string, freshId: string, rememberMs: number): Result<string, Context>
   }
 }
 

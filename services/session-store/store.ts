@@ -273,19 +273,19 @@ export class RedisSessionStore {
 
   // ---- internals -----------------------------------------------------------------------------------------
 
-  async #create (sessionId: string, fields: EncodedFields, deadline: string): Promise<void> {
+  async #create (sessionId: string, fields: EncodedFields, window: string): Promise<void> {
     const flat = Object.entries(fields).flat()
     const user = fields[this.#userField]
     if (user === undefined) {
-      await this.#call('create', this.#redis.sessionCreate(this.key(sessionId), deadline, this.#idleMs, this.#maxAgeMs, ...flat))
+      await this.#call('create', this.#redis.sessionCreate(this.key(sessionId), window, this.#idleMs, this.#maxAgeMs, ...flat))
     } else {
       // The index entry goes first, so that no session ever exists without it; the two keys live in different
       // hash slots, so they are two commands. On one connection they run in the order sent; a cluster may send
       // them to two nodes, so there the session waits for the index's answer (one more round trip, at login).
-      // Both carry the same deadline: a refused index entry means a refused session (a refused session may
+      // Both carry the same window: a refused index entry means a refused session (a refused session may
       // leave an index entry, pruned when listed).
-      const addToIndex = this.#indexAdd(decode(user) as string, sessionId, deadline)
-      const create = async () => await this.#redis.sessionCreate(this.key(sessionId), deadline, this.#idleMs, this.#maxAgeMs, ...flat)
+      const addToIndex = this.#indexAdd(decode(user) as string, sessionId, window)
+      const create = async () => await this.#redis.sessionCreate(this.key(sessionId), window, this.#idleMs, this.#maxAgeMs, ...flat)
         .catch(async (err: Error) => {
           // A repeated login (same request id, so same id) finding what its first attempt wrote for the same user: done.
           if (!err.message.includes('session id already in use') || await this.#redis.hget(this.key(sessionId), this.#userField) !== user) throw err
@@ -299,8 +299,8 @@ export class RedisSessionStore {
     await this.#replicated([this.key(sessionId), ...(user === undefined ? [] : [this.userIndexKey(decode(user) as string)])])
   }
 
-  async #indexAdd (user: string, sessionId: string, deadline: string): Promise<string[]> {
-    return await this.#redis.sessionIndexAdd(this.userIndexKey(user), deadline, sessionId, INDEX_SLACK_MS, this.#maxAgeMs,
+  async #indexAdd (user: string, sessionId: string, window: string): Promise<string[]> {
+    return await this.#redis.sessionIndexAdd(this.userIndexKey(user), window, sessionId, INDEX_SLACK_MS, this.#maxAgeMs,
       this.#maxPerUser, MAX_EVICTIONS_PER_LOGIN)
   }
 
@@ -347,7 +347,7 @@ export class RedisSessionStore {
     return `${notBefore}:${Math.floor(redisStart) + this.#writeWindowMs}`
   }
 
-  async #patch (sessionId: string, before: EncodedFields, after: EncodedFields, deadline: string): Promise<void> {
+  async #patch (sessionId: string, before: EncodedFields, after: EncodedFields, window: string): Promise<void> {
     const sets: string[] = []
     const deletes: string[] = []
     for (const [name, value] of Object.entries(after)) if (before[name] !== value) sets.push(name, value)
@@ -355,9 +355,9 @@ export class RedisSessionStore {
     if (sets.length === 0 && deletes.length === 0) return
     const user = after[this.#userField]
     if (user !== undefined && user !== before[this.#userField]) {
-      await this.#endEvicted(await this.#call('patch', this.#indexAdd(decode(user) as string, sessionId, deadline)))
+      await this.#endEvicted(await this.#call('patch', this.#indexAdd(decode(user) as string, sessionId, window)))
     }
-    await this.#call('patch', this.#redis.sessionPatch(this.key(sessionId), deadline, sets.length / 2, ...sets, ...deletes))
+    await this.#call('patch', this.#redis.sessionPatch(this.key(sessionId), window, sets.length / 2, ...sets, ...deletes))
   }
 
   /**
