@@ -13,7 +13,8 @@ const PACKAGES: Record<string, string> = {
   nginx: 'nginx-light',
   'docker-compose': 'docker-compose',
   openssl: 'openssl',
-  promtool: 'prometheus'
+  promtool: 'prometheus',
+  faketime: 'faketime'
 }
 
 /** Homebrew's name, where it differs. */

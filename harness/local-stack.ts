@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Nginx } from './nginx.ts'
 import { freePort } from './ports.ts'
+import type { FakeClock } from './fake-clock.ts'
 import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer } from './redis-server.ts'
 import { Replica } from './replicas.ts'
@@ -50,6 +51,8 @@ export interface LocalStackOptions {
   redirectHttp?: boolean
   /** Proxies in front of nginx (addresses, CIDRs) trusted to state the client's address and scheme. */
   trustedProxies?: string[]
+  /** replica-1 runs on this wall clock, which a test can step (harness/fake-clock.ts); the others on the real one. */
+  replicaClock?: FakeClock
 }
 
 export class LocalStack {
@@ -99,7 +102,8 @@ export class LocalStack {
         env: { ...stack.replicaEnv(), METRICS_PORT: String(metricsPorts[i]) },
         onLine: options.onLine,
         nodeArgs: options.nodeArgs,
-        entry: options.replicaEntry
+        entry: options.replicaEntry,
+        clock: i === 0 ? options.replicaClock : undefined
       })))
       for (const result of started) if (result.status === 'fulfilled') stack.replicas.push(result.value)
       const failed = started.find(result => result.status === 'rejected')

@@ -1,6 +1,7 @@
 // One replica: the real server entry point as its own Node process on a loopback port. Unless told a port, it
 // binds port 0 and reports the port it got over an IPC channel (services/server.ts), so no two runs collide.
 import { get } from 'node:http'
+import type { FakeClock } from './fake-clock.ts'
 import { type Exit, type LineListener, ManagedProcess } from './processes.ts'
 import { SERVER_ENTRY } from './paths.ts'
 import { scaled } from './timeouts.ts'
@@ -16,6 +17,8 @@ export interface ReplicaOptions {
   nodeArgs?: string[]
   /** The entry point (default: services/server); the benchmark runs its own. */
   entry?: string
+  /** Runs on this wall clock, which a test can step (harness/fake-clock.ts). */
+  clock?: FakeClock
 }
 
 export class Replica {
@@ -55,9 +58,10 @@ export class Replica {
   }
 
   async #spawn (): Promise<void> {
-    const { name, env, onLine, nodeArgs = [], entry = SERVER_ENTRY } = this.#options
+    const { name, env, onLine, nodeArgs = [], entry = SERVER_ENTRY, clock } = this.#options
     this.process = new ManagedProcess(name, process.execPath, [...nodeArgs, entry], {
       PATH: process.env.PATH,
+      ...clock?.env(),
       ...env,
       REPLICA_NAME: name,
       HOST: '127.0.0.1',

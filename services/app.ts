@@ -9,7 +9,7 @@ import metrics from './plugins/metrics.ts'
 import observability from './plugins/observability.ts'
 import redisPlugin from './plugins/redis.ts'
 import security from './plugins/security.ts'
-import sessionPlugin from './plugins/session.ts'
+import sessionPlugin, { createSessionStore } from './plugins/session.ts'
 import type { RedisClient } from './redis.ts'
 import accountRoutes from './routes/account.ts'
 import { requireUser } from './routes/guard.ts'
@@ -77,12 +77,13 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(security)
   await app.register(redisPlugin, { config: config.redis, connectionName: replica, client: options.redis })
   await app.register(metrics, { port: config.metricsPort, host: config.host, replicaName: replica })
-  await app.register(healthRoutes, { lifecycle })
+  const sessions = createSessionStore(app, config.session)
+  await app.register(healthRoutes, { lifecycle, sessions })
   await app.register(assets)
 
   await app.register(async function withSessions (scope) {
     await scope.register(formbody)
-    await scope.register(sessionPlugin, { config: config.session })
+    await scope.register(sessionPlugin, { config: config.session, store: sessions })
     if (config.loginRateLimit > 0) {
       // Counted in Redis, so the limit holds however nginx spreads the attempts over the replicas. Should
       // Redis fail, the login itself fails with a clear 503: the limiter need not fail it first.

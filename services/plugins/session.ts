@@ -1,5 +1,6 @@
 // Sessions for the routes that use them: registered inside their scope, so the health checks and other
 // session-free routes never pay for a cookie check.
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { SessionConfig } from '../config.ts'
 import sessionAdapter from '../session-store/fastify-adapter.ts'
@@ -17,8 +18,9 @@ declare module 'fastify' {
   }
 }
 
-export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, { config }) {
-  const store = new RedisSessionStore(app.redis, {
+/** The store, made once per app: the session routes use it, and readiness asks it whether sessions can be served. */
+export function createSessionStore (app: FastifyInstance, config: SessionConfig): RedisSessionStore {
+  return new RedisSessionStore(app.redis, {
     prefix: config.keyPrefix,
     idleTtlMs: config.idleTtlMs,
     maxAgeMs: config.maxAgeMs,
@@ -29,6 +31,9 @@ export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, 
     writeWindowMs: config.writeWindowMs,
     observe: app.metrics?.observeStore.bind(app.metrics)
   })
+}
+
+export default fp<{ config: SessionConfig, store: RedisSessionStore }>(async function sessionPlugin (app, { config, store }) {
   await app.register(sessionAdapter, {
     store,
     secrets: config.secrets,

@@ -1,22 +1,24 @@
-// Liveness says the process answers; readiness says this replica should get traffic: Redis answers a PING
-// (bounded by the command timeout) and the replica is not shutting down.
+// Liveness says the process answers; readiness says this replica should get traffic: it can serve sessions
+// (a session script runs in Redis as a request's would, deadline and all, bounded by the command timeout: a
+// replica whose deadlines Redis refuses is as useless as one without Redis) and it is not shutting down.
 import type { FastifyPluginAsync } from 'fastify'
+import type { RedisSessionStore } from '../session-store/store.ts'
 
 export interface Lifecycle {
   closing: boolean
 }
 
-const healthRoutes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, { lifecycle }) => {
+const healthRoutes: FastifyPluginAsync<{ lifecycle: Lifecycle, sessions: RedisSessionStore }> = async (app, { lifecycle, sessions }) => {
   app.get('/health/live', async (_request, reply) => reply.type('text/plain').send('ok\n'))
 
   app.get('/health/ready', async (request, reply) => {
     if (lifecycle.closing) return reply.code(503).type('text/plain').send('shutting down\n')
     try {
-      await app.redis.ping()
+      await sessions.check()
       return reply.type('text/plain').send('ready\n')
     } catch (err) {
-      request.log.warn({ err: { message: (err as Error).message } }, 'not ready: redis unreachable')
-      return reply.code(503).type('text/plain').send('redis unreachable\n')
+      request.log.warn({ err: { message: (err as Error).message } }, 'not ready: the session store is unavailable')
+      return reply.code(503).type('text/plain').send('session store unavailable\n')
     }
   })
 }

@@ -24,7 +24,8 @@ const sessionRoutes: FastifyPluginAsync<{ cookieName: string }> = async (app, { 
     const text = [`Sessions of ${user}: ${rows.length}`,
       ...rows.map(r => [r.handle, `created ${iso(r.createdAt)}`, `last seen ${iso(r.lastSeenAt)}`,
         `via ${r.via}`, `agent ${JSON.stringify(r.ua)}`, r.current ? '(this one)' : ''].join('  ').trimEnd())]
-    const now = Date.now()
+    // Redis' clock, which the times shown are on: a replica whose own clock is off still says "2 minutes ago".
+    const now = await app.sessions.now()
     const when = (ms: number) => `<time datetime="${iso(ms)}" title="${exactTime(ms)}">${timeAgo(ms, now)}</time>`
     const html = `<p>${escapeHtml(user)} is logged in ${rows.length === 1 ? 'once' : `${rows.length} times`}: each login is a
 session of its own, on any replica. End one you do not recognise.</p>

@@ -5,15 +5,16 @@ import * as scripts from './scripts.ts'
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    // `deadline`: Redis time (epoch ms) past which the script refuses to run (see scripts.ts).
-    sessionLoad(key: string, deadline: number, idleMs: number, increment?: string): Result<string[] | null, Context>
-    sessionCreate(key: string, deadline: number, idleMs: number, maxAgeMs: number, ...fields: string[]): Result<number, Context>
-    sessionPatch(key: string, deadline: number, setCount: number, ...fieldsThenDeletes: string[]): Result<number, Context>
-    sessionIncrement(key: string, deadline: number, field: string, by: number): Result<number | null, Context>
-    sessionDestroy(key: string, deadline: number, userField: string): Result<string | null, Context>
-    sessionIndexAdd(key: string, deadline: number, sessionId: string, slackMs: number, maxAgeMs: number, maxPerUser: number, maxEvictions: number): Result<string[], Context>
-    sessionIndexList(key: string, deadline: number, limit: number): Result<string[], Context>
-    sessionLoginId(key: string, deadline: number, freshId: string, rememberMs: number): Result<string, Context>
+    // `window`: "<not before>:<deadline>" in Redis time (epoch ms), outside which the script refuses
+    // to run (see scripts.ts).
+    sessionLoad(key: string, window: string, idleMs: number, increment?: string): Result<string[] | null, Context>
+    sessionCreate(key: string, window: string, idleMs: number, maxAgeMs: number, ...fields: string[]): Result<number, Context>
+    sessionPatch(key: string, window: string, setCount: number, ...fieldsThenDeletes: string[]): Result<number, Context>
+    sessionIncrement(key: string, window: string, field: string, by: number): Result<number | null, Context>
+    sessionDestroy(key: string, window: string, userField: string): Result<string | null, Context>
+    sessionIndexAdd(key: string, window: string, sessionId: string, slackMs: number, maxAgeMs: number, maxPerUser: number, maxEvictions: number): Result<string[], Context>
+    sessionIndexList(key: string, window: string, limit: number): Result<string[], Context>
+    sessionLoginId(key: string, window: string, freshId: string, rememberMs: number): Result<string, Context>
   }
 }
 

@@ -53,7 +53,7 @@ type Callback = (err?: unknown) => void
 // The fields as last read from or written to Redis, kept on the session object: a later save sends only the
 // difference, and an unchanged session is told from a changed one without hashing it.
 const kSnapshot = Symbol('session-store.snapshot')
-// When the request that saves the session started (epoch ms): its writes refuse to run long after (store.ts).
+// When the request that saves the session started (performance.now()): its writes refuse to run long after (store.ts).
 const kStartedAt = Symbol('session-store.started-at')
 interface Tracked { [kSnapshot]?: Snapshot, [kStartedAt]?: number }
 
@@ -104,12 +104,14 @@ function encodedSnapshot (snapshot: Snapshot): Record<string, string> {
 /** @fastify/session's store interface (get/set/destroy) over the store's own API. */
 export class FastifySessionAdapter {
   readonly #store: RedisSessionStore
+  readonly #cookieMaxAgeMs: number
   #incrementOnLoad: LoadIncrement | undefined
   /** The old id of a session being regenerated that was never written: nothing in Redis to delete. */
   #neverWritten: string | undefined
 
-  constructor (store: RedisSessionStore) {
+  constructor (store: RedisSessionStore, cookieMaxAgeMs: number) {
     this.#store = store
+    this.#cookieMaxAgeMs = cookieMaxAgeMs
   }
 
   // `never`: @fastify/session types its callback with its Session class, which the plain fields become.
@@ -137,11 +139,17 @@ export class FastifySessionAdapter {
 
   /** Called for a new or changed session: a tracked one writes only its difference, a new one is created whole. */
   set (sessionId: string, session: object, callback: Callback): void {
-    const snapshot = (session as Tracked)[kSnapshot]
-    this.#store.write(sessionId, snapshot ? encodedSnapshot(snapshot) : null, encodeFields(session), (session as Tracked)[kStartedAt]).then(() => {
-      (session as Tracked)[kSnapshot] = snapshotOf(session)
-      callback()
-    }, callback)
+    this.#save(sessionId, session as Tracked & { cookie?: { expires: Date | null } }).then(() => callback(), callback)
+  }
+
+  /** (The store's own API may save plain objects, without @fastify/session's cookie.) */
+  async #save (sessionId: string, session: Tracked & { cookie?: { expires: Date | null } }): Promise<void> {
+    const snapshot = session[kSnapshot]
+    await this.#store.write(sessionId, snapshot ? encodedSnapshot(snapshot) : null, encodeFields(session), session[kStartedAt])
+    // A new session's cookie (sent after this save) lasts as long as the session may, on the clock its deadline is
+    // on: Redis', not this replica's (known by now: no round trip).
+    if (!snapshot && session.cookie) session.cookie.expires = new Date(await this.#store.now() + this.#cookieMaxAgeMs)
+    session[kSnapshot] = snapshotOf(session)
   }
 
   destroy (sessionId: string, callback: Callback): void {
@@ -191,7 +199,7 @@ const randomSessionId = () => randomBytes(24).toString('base64url')
  */
 async function chooseLoginSessionId (request: FastifyRequest, reply: FastifyReply, store: RedisSessionStore): Promise<void> {
   if (!BALANCER_REQUEST_ID.test(request.id)) return
-  request.nextSessionId = await store.loginSessionId(request.id, randomSessionId(), Date.now() - reply.elapsedTime)
+  request.nextSessionId = await store.loginSessionId(request.id, randomSessionId(), performance.now() - reply.elapsedTime)
 }
 
 /** An error answer never saves the session: @fastify/session would try again while sending the error page. */
@@ -211,7 +219,7 @@ export interface SessionAdapterOptions {
 
 export default fp<SessionAdapterOptions>(async function sessionAdapter (app, options) {
   const { store, cookieName } = options
-  const adapter = new FastifySessionAdapter(store)
+  const adapter = new FastifySessionAdapter(store, options.cookieMaxAgeMs)
   app.decorate('sessions', store)
   await app.register(fastifyCookie)
 
@@ -244,7 +252,7 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
         discardSession(request)
         return done(null, payload)
       }
-      (session as Tracked)[kStartedAt] = Date.now() - reply.elapsedTime
+      (session as Tracked)[kStartedAt] = performance.now() - reply.elapsedTime
     }
     // A session read from Redis, unchanged and not saved meanwhile: nothing to write. Only a cookie signed with
     // an older secret needs an answer; then @fastify/session's onSend, which would hash the session to find out

@@ -7,6 +7,8 @@ export const SESSION_ID = /^[A-Za-z0-9_-]{22,64}$/
 /** Hash fields the store keeps for itself: a user field may not start with '@'. */
 export const CREATED_FIELD = '@c'
 export const DEADLINE_FIELD = '@x'
+/** Last seen, kept only in a session's final idle window (scripts.ts). */
+export const LAST_SEEN_FIELD = '@s'
 
 /** A session's key: its id in a hash tag, so all its keys share one Redis Cluster slot. */
 export function sessionKey (prefix: string, sessionId: string): string {

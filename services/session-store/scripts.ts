@@ -3,28 +3,33 @@
 // re-sends the source when Redis answers NOSCRIPT (after a restart, a failover or SCRIPT FLUSH).
 //
 // Time comes from Redis (TIME), never from a replica's clock: every replica agrees on expiry to the millisecond.
-// Reserved hash fields: @c created, @x absolute deadline (epoch ms). Last seen needs no field: the key's expiry
-// (PEXPIRETIME) is always last seen + idle time, unless capped by the deadline.
+// Reserved hash fields: @c created, @x absolute deadline, @s last seen (epoch ms). Last seen is the key's expiry
+// (PEXPIRETIME) minus the idle time, written nowhere, until the expiry is capped by the deadline: in that final
+// idle window the expiry stops moving, so a read writes @s instead (in the same script: still one round trip).
 //
 // Every script starts with a Redis 7 shebang, which makes Redis check its flags before running it:
 //  - `#!lua` (may write): refused whole, before running, while Redis is over maxmemory (a full Redis leaves
 //    nothing half-written, and no key from a login it refused);
 //  - `flags=allow-oom`: scripts that only change keys in place or delete (read and slide, list, end a
 //    session) keep working while Redis is full, so logged-in users keep being served.
-// And every script's first argument is a deadline in Redis' clock (epoch ms): past it, the request that sent
-// the script has given up (its answer was a 503, or the balancer's 504), so the script refuses to write.
+// And every script's first argument is its window in Redis' clock, "<not before>:<deadline>" (epoch ms): past
+// the deadline, the request that sent the script has given up (its answer was a 503, or the balancer's 504), so
+// the script refuses to write. Before the window, the replica's idea of Redis' time is ahead of Redis' (Redis'
+// clock stepped back): the script refuses too, the replica learns the offset again and may send it once more.
 
 const PRELUDE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if now > tonumber(ARGV[1]) then return redis.error_reply('DEADLINE the request gave up before this write ran') end
+local from, to = string.match(ARGV[1], '^(%d+):(%d+)$')
+if now > tonumber(to) then return redis.error_reply('DEADLINE passed: the request gave up before this write ran') end
+if now < tonumber(from) then return redis.error_reply('DEADLINE not yet: Redis time is behind what the replica expected') end
 `
 
 const MAY_GROW = `#!lua${PRELUDE}`
 const IN_PLACE = `#!lua flags=allow-oom${PRELUDE}`
 
 /**
- * KEYS: session. ARGV: deadline, idle ms, and optionally a counter field to increment in the same round trip.
+ * KEYS: session. ARGV: window, idle ms, and optionally a counter field to increment in the same round trip.
  * Returns the fields (flat, the counter's new value last) after sliding the expiry, or nil when gone.
  */
 export const LOAD = `${IN_PLACE}
@@ -38,7 +43,9 @@ if deadline == nil or deadline <= now then
   redis.call('DEL', KEYS[1])
   return false
 end
-redis.call('PEXPIREAT', KEYS[1], math.min(now + tonumber(ARGV[2]), deadline))
+local expires = math.min(now + tonumber(ARGV[2]), deadline)
+redis.call('PEXPIREAT', KEYS[1], expires)
+if expires == deadline then redis.call('HSET', KEYS[1], '@s', now) end
 if ARGV[3] then
   fields[#fields + 1] = ARGV[3]
   fields[#fields + 1] = tostring(redis.call('HINCRBY', KEYS[1], ARGV[3], 1))
@@ -47,7 +54,7 @@ return fields
 `
 
 /**
- * KEYS: a login's request-id record. ARGV: deadline, a fresh session id, how long to remember it (ms). Returns the
+ * KEYS: a login's request-id record. ARGV: window, a fresh session id, how long to remember it (ms). Returns the
  * id recorded by an earlier attempt of the same request, or records and returns the fresh one.
  */
 export const LOGIN_ID = `${MAY_GROW}
@@ -57,7 +64,7 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return ARGV[2]
 `
 
-/** KEYS: session. ARGV: deadline, idle ms, max age ms, field, value, ... Returns the absolute deadline. */
+/** KEYS: session. ARGV: window, idle ms, max age ms, field, value, ... Returns the absolute deadline. */
 export const CREATE = `${MAY_GROW}
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('ERR session id already in use') end
 local deadline = now + tonumber(ARGV[3])
@@ -66,7 +73,7 @@ redis.call('PEXPIREAT', KEYS[1], math.min(now + tonumber(ARGV[2]), deadline))
 return deadline
 `
 
-/** KEYS: session. ARGV: deadline, n, n field/value pairs to set, then fields to delete. 0 when the session is gone. */
+/** KEYS: session. ARGV: window, n, n field/value pairs to set, then fields to delete. 0 when the session is gone. */
 export const PATCH = `${MAY_GROW}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local n = tonumber(ARGV[2])
@@ -75,13 +82,13 @@ if #ARGV > 2 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 3 + 2 * n)) e
 return 1
 `
 
-/** KEYS: session. ARGV: deadline, field, by. The new value, or nil when the session is gone (never resurrects it). */
+/** KEYS: session. ARGV: window, field, by. The new value, or nil when the session is gone (never resurrects it). */
 export const INCREMENT = `${MAY_GROW}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 return redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
 `
 
-/** KEYS: session. ARGV: deadline, user field. Deletes the session and returns its user (for the index), if any. */
+/** KEYS: session. ARGV: window, user field. Deletes the session and returns its user (for the index), if any. */
 export const DESTROY = `${IN_PLACE}
 local user = redis.call('HGET', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[1])
@@ -89,7 +96,7 @@ return user
 `
 
 /**
- * KEYS: user index (a sorted set: member session id, score its deadline). ARGV: deadline, session id, deadline
+ * KEYS: user index (a sorted set: member session id, score its deadline). ARGV: window, session id, deadline
  * slack ms, max age ms, the most sessions a user may have, the most to evict at once. Prunes entries past their
  * deadline, adds this one, and keeps the index alive exactly as long as its longest-lived session, so it never
  * leaks. Beyond the cap, the oldest entries (lowest deadline: the earliest logins) leave the index: it returns
@@ -115,7 +122,7 @@ return evicted
 `
 
 /**
- * KEYS: user index. ARGV: deadline, how many. Prunes entries past their deadline, then lists the ids of the
+ * KEYS: user index. ARGV: window, how many. Prunes entries past their deadline, then lists the ids of the
  * newest sessions, at most that many, oldest first (bounded however large the index is).
  */
 export const INDEX_LIST = `${IN_PLACE}

@@ -9,7 +9,7 @@ import { SessionStoreUnavailableError } from '../errors.ts'
 import { connectionsFor, type RedisClient } from '../redis.ts'
 import { RedisClock } from './clock.ts'
 import { defineSessionCommands } from './commands.ts'
-import { CREATED_FIELD, DEADLINE_FIELD, loginRequestKey, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
+import { CREATED_FIELD, DEADLINE_FIELD, LAST_SEEN_FIELD, loginRequestKey, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
 
 export interface SessionStoreOptions {
   prefix: string
@@ -27,6 +27,7 @@ export interface SessionStoreOptions {
   /**
    * How long after its request started a write may still run in Redis; past it, the script refuses. At most
    * the Redis command timeout, so that a request answered 503 for a slow Redis never writes later.
+   * (`startedAt` arguments are on the monotonic clock, `performance.now()`: a wall clock step moves no deadline.)
    */
   writeWindowMs?: number
 }
@@ -50,6 +51,18 @@ const INDEX_SLACK_MS = 1000
 const MAX_EVICTIONS_PER_LOGIN = 100
 /** Sessions ended per round trip by "log out everywhere". */
 const DESTROY_BATCH = 100
+
+/**
+ * How far Redis' clock may seem behind the replica's estimate before a script refuses as "not yet" (besides the
+ * estimate's own uncertainty): the drift of two clocks between two learnings of the offset, far below any step.
+ */
+const CLOCK_SLACK_MS = 50
+
+/** A script refused its window (scripts.ts): too late, or Redis' clock disagrees with the replica's estimate. */
+function refusedWindow (err: unknown): boolean {
+  const cause = err instanceof SessionStoreUnavailableError ? err.cause : err
+  return cause instanceof Error && cause.message.startsWith('DEADLINE')
+}
 
 /**
  * How long a login's request id keeps naming its session: well past nginx's retries (proxy_next_upstream_timeout
@@ -120,13 +133,12 @@ export class RedisSessionStore {
    * Reads a live session and slides its idle expiry, in one round trip; with `increment`, also adds 1 to that
    * counter field in the same script. Null when absent or expired.
    */
-  async load (sessionId: string, increment?: string, startedAt = Date.now()): Promise<SessionFields | null> {
+  async load (sessionId: string, increment?: string, startedAt = performance.now()): Promise<SessionFields | null> {
     if (!SESSION_ID.test(sessionId)) return null
     const key = this.key(sessionId)
-    const deadline = this.#deadlineIfKnown(startedAt) ?? await this.#deadline(startedAt)
-    const flat = await this.#call('load', increment
-      ? this.#redis.sessionLoad(key, deadline, this.#idleMs, increment)
-      : this.#redis.sessionLoad(key, deadline, this.#idleMs))
+    const flat = await this.#run(startedAt, async window => await this.#call('load', increment
+      ? this.#redis.sessionLoad(key, window, this.#idleMs, increment)
+      : this.#redis.sessionLoad(key, window, this.#idleMs)))
     if (flat === null) return null
     const fields: SessionFields = {}
     for (let i = 0; i < flat.length; i += 2) {
@@ -141,39 +153,52 @@ export class RedisSessionStore {
    * same request id: the first attempt records its fresh id under that request id, and a repeat gets that
    * id back, so it writes the same session (see #create) instead of a second one.
    */
-  async loginSessionId (requestId: string, fresh: string, startedAt = Date.now()): Promise<string> {
+  async loginSessionId (requestId: string, fresh: string, startedAt = performance.now()): Promise<string> {
     // A script like every write: a login refused for a slow or full Redis leaves no record behind either.
-    return await this.#call('login_id', this.#redis.sessionLoginId(loginRequestKey(this.#prefix, requestId),
-      await this.#deadline(startedAt), fresh, Math.min(LOGIN_RETRY_WINDOW_MS, this.#maxAgeMs)))
+    return await this.#run(startedAt, async window => await this.#call('login_id', this.#redis.sessionLoginId(
+      loginRequestKey(this.#prefix, requestId), window, fresh, Math.min(LOGIN_RETRY_WINDOW_MS, this.#maxAgeMs))))
   }
 
   /**
    * Writes a new session (after its user's index entry, so that no session escapes "log out everywhere").
-   * `startedAt` (this replica's epoch ms): when the request began; its writes refuse to run much later.
+   * `startedAt` (`performance.now()`): when the request began; its writes refuse to run much later.
    */
-  async create (sessionId: string, fields: SessionFields, startedAt = Date.now()): Promise<void> {
-    await this.#create(sessionId, encodeFields(fields), await this.#deadline(startedAt))
+  async create (sessionId: string, fields: SessionFields, startedAt = performance.now()): Promise<void> {
+    const encoded = encodeFields(fields)
+    await this.#run(startedAt, async window => await this.#create(sessionId, encoded, window))
   }
 
   /**
    * Writes what changed since `before` (the fields as read), or the whole session when it is new (`before`
    * null). A session ended meanwhile is not brought back.
    */
-  async write (sessionId: string, before: EncodedFields | null, after: EncodedFields, startedAt = Date.now()): Promise<void> {
-    const deadline = await this.#deadline(startedAt)
-    await (before ? this.#patch(sessionId, before, after, deadline) : this.#create(sessionId, after, deadline))
+  async write (sessionId: string, before: EncodedFields | null, after: EncodedFields, startedAt = performance.now()): Promise<void> {
+    await this.#run(startedAt, async window => await (before ? this.#patch(sessionId, before, after, window) : this.#create(sessionId, after, window)))
   }
 
   /** Adds 1 (or `by`) to a counter field atomically. Null when the session is gone: it is never resurrected. */
-  async increment (sessionId: string, field: string, by = 1, startedAt = Date.now()): Promise<number | null> {
+  async increment (sessionId: string, field: string, by = 1, startedAt = performance.now()): Promise<number | null> {
     if (!SESSION_ID.test(sessionId)) return null
-    return await this.#call('increment', this.#redis.sessionIncrement(this.key(sessionId), await this.#deadline(startedAt), field, by))
+    return await this.#run(startedAt, async window => await this.#call('increment', this.#redis.sessionIncrement(this.key(sessionId), window, field, by)))
+  }
+
+  /** Redis' time now (epoch ms), the clock every session's times are on: for pages and cookies, not this replica's. */
+  async now (): Promise<number> {
+    return Math.floor(await this.#clock.now().catch(err => { throw new SessionStoreUnavailableError({ cause: err }) }))
+  }
+
+  /**
+   * Throws unless this replica can serve sessions now: the cheapest script, sent as a request's is (its window
+   * from the learnt clock), on a key no session can have ('ready' is no session id). For readiness.
+   */
+  async check (): Promise<void> {
+    await this.#run(performance.now(), async window => await this.#redis.sessionLoad(this.key('ready'), window, this.#idleMs))
   }
 
   /** Ends a session and drops it from its user's index. */
   async destroy (sessionId: string): Promise<void> {
     if (!SESSION_ID.test(sessionId)) return
-    const user = await this.#call('destroy', this.#redis.sessionDestroy(this.key(sessionId), await this.#deadline(Date.now()), this.#userField))
+    const user = await this.#run(performance.now(), async window => await this.#call('destroy', this.#redis.sessionDestroy(this.key(sessionId), window, this.#userField)))
     const indexKey = user === null ? undefined : this.userIndexKey(decode(user) as string)
     if (indexKey) await this.#call('destroy', this.#redis.zrem(indexKey, sessionId))
     await this.#replicated([this.key(sessionId), ...(indexKey ? [indexKey] : [])])
@@ -185,18 +210,18 @@ export class RedisSessionStore {
    */
   async listForUser (user: string, fieldNames: string[] = []): Promise<Array<SessionSummary & { id: string }>> {
     const indexKey = this.userIndexKey(user)
-    const ids = await this.#call('list', this.#redis.sessionIndexList(indexKey, await this.#deadline(Date.now()), this.#maxPerUser))
+    const ids = await this.#run(performance.now(), async window => await this.#call('list', this.#redis.sessionIndexList(indexKey, window, this.#maxPerUser)))
     if (ids.length === 0) return []
     // One command per key (sessions live in different hash slots), all sent at once.
     const replies = await this.#call('list', Promise.all(ids.map(async id => await Promise.all([
-      this.#redis.hmget(this.key(id), CREATED_FIELD, DEADLINE_FIELD, this.#userField, ...fieldNames),
+      this.#redis.hmget(this.key(id), CREATED_FIELD, DEADLINE_FIELD, LAST_SEEN_FIELD, this.#userField, ...fieldNames),
       this.#redis.pexpiretime(this.key(id))
     ]))))
     const live: Array<SessionSummary & { id: string }> = []
     const stale: string[] = []
     ids.forEach((id, i) => {
       const [values, idleEnd] = replies[i]!
-      const [created, deadline, owner, ...rest] = (values ?? []) as Array<string | null>
+      const [created, deadline, seen, owner, ...rest] = (values ?? []) as Array<string | null>
       // A session of another user can only be here if a user field was changed in place: not this user's.
       if (!created || owner == null || decode(owner) !== user) {
         stale.push(id)
@@ -205,9 +230,9 @@ export class RedisSessionStore {
       const fields: SessionFields = {}
       fieldNames.forEach((name, j) => { if (rest[j] != null) fields[name] = decode(rest[j] as string) })
       const createdAt = Number(created)
-      // The key expires idle-time after the last visit (or at the deadline, when that comes first: then this is
-      // a lower bound).
-      const lastSeenAt = Math.max(createdAt, Number(idleEnd) - this.#idleMs)
+      // The key expires idle-time after the last visit, or at the deadline when that comes first: then the last
+      // visit wrote when it was (scripts.ts).
+      const lastSeenAt = Math.max(createdAt, Number(idleEnd) - this.#idleMs, Number(seen ?? 0))
       live.push({ id, handle: sessionHandle(id), createdAt, lastSeenAt, expiresAt: Number(deadline), fields })
     })
     if (stale.length > 0) await this.#call('list', this.#redis.zrem(indexKey, ...stale))
@@ -233,7 +258,7 @@ export class RedisSessionStore {
     let ended = 0
     const written = [indexKey]
     for (;;) {
-      const ids = await this.#call('destroy_all', this.#redis.sessionIndexList(indexKey, await this.#deadline(Date.now()), batch))
+      const ids = await this.#run(performance.now(), async window => await this.#call('destroy_all', this.#redis.sessionIndexList(indexKey, window, batch)))
       // One key per command: sessions live in different hash slots. Sessions first, then their entries, so
       // that a failure half-way leaves no session without its entry.
       const deleted = await this.#call('destroy_all', Promise.all(ids.map(async id => await this.#redis.del(this.key(id)))))
@@ -248,19 +273,19 @@ export class RedisSessionStore {
 
   // ---- internals -----------------------------------------------------------------------------------------
 
-  async #create (sessionId: string, fields: EncodedFields, deadline: number): Promise<void> {
+  async #create (sessionId: string, fields: EncodedFields, window: string): Promise<void> {
     const flat = Object.entries(fields).flat()
     const user = fields[this.#userField]
     if (user === undefined) {
-      await this.#call('create', this.#redis.sessionCreate(this.key(sessionId), deadline, this.#idleMs, this.#maxAgeMs, ...flat))
+      await this.#call('create', this.#redis.sessionCreate(this.key(sessionId), window, this.#idleMs, this.#maxAgeMs, ...flat))
     } else {
       // The index entry goes first, so that no session ever exists without it; the two keys live in different
       // hash slots, so they are two commands. On one connection they run in the order sent; a cluster may send
       // them to two nodes, so there the session waits for the index's answer (one more round trip, at login).
-      // Both carry the same deadline: a refused index entry means a refused session (a refused session may
+      // Both carry the same window: a refused index entry means a refused session (a refused session may
       // leave an index entry, pruned when listed).
-      const addToIndex = this.#indexAdd(decode(user) as string, sessionId, deadline)
-      const create = async () => await this.#redis.sessionCreate(this.key(sessionId), deadline, this.#idleMs, this.#maxAgeMs, ...flat)
+      const addToIndex = this.#indexAdd(decode(user) as string, sessionId, window)
+      const create = async () => await this.#redis.sessionCreate(this.key(sessionId), window, this.#idleMs, this.#maxAgeMs, ...flat)
         .catch(async (err: Error) => {
           // A repeated login (same request id, so same id) finding what its first attempt wrote for the same user: done.
           if (!err.message.includes('session id already in use') || await this.#redis.hget(this.key(sessionId), this.#userField) !== user) throw err
@@ -274,8 +299,8 @@ export class RedisSessionStore {
     await this.#replicated([this.key(sessionId), ...(user === undefined ? [] : [this.userIndexKey(decode(user) as string)])])
   }
 
-  async #indexAdd (user: string, sessionId: string, deadline: number): Promise<string[]> {
-    return await this.#redis.sessionIndexAdd(this.userIndexKey(user), deadline, sessionId, INDEX_SLACK_MS, this.#maxAgeMs,
+  async #indexAdd (user: string, sessionId: string, window: string): Promise<string[]> {
+    return await this.#redis.sessionIndexAdd(this.userIndexKey(user), window, sessionId, INDEX_SLACK_MS, this.#maxAgeMs,
       this.#maxPerUser, MAX_EVICTIONS_PER_LOGIN)
   }
 
@@ -287,20 +312,42 @@ export class RedisSessionStore {
     if (evicted.length > 0) await this.#call('evict', Promise.all(evicted.map(async id => await this.#redis.del(this.key(id)))))
   }
 
-  /** `#deadline` without waiting, once the clock's offset is known (the hot path: no extra await). */
-  #deadlineIfKnown (startedAt: number): number | undefined {
+  /**
+   * Sends a request's script(s) with its window in Redis' time (scripts.ts). A refusal that this replica's
+   * monotonic clock contradicts (the request still has time) means Redis' clock and the learnt offset disagree:
+   * Redis' clock stepped, or the offset is stale. Then the offset is learnt again and the script sent once more
+   * with the window corrected, while the request still has time. Safe: a refused script has done nothing.
+   */
+  async #run<T> (startedAt: number, send: (window: string) => Promise<T>): Promise<T> {
+    // Without an extra await once the offset is known (the hot path).
+    const window = this.#windowIfKnown(startedAt) ?? await this.#window(startedAt)
+    try {
+      return await send(window)
+    } catch (err) {
+      if (!refusedWindow(err) || performance.now() >= startedAt + this.#writeWindowMs) throw err
+      await this.#clock.relearn().catch(() => { throw err })
+      return await send(await this.#window(startedAt))
+    }
+  }
+
+  /** `#window` without waiting, once the clock's offset is known. */
+  #windowIfKnown (startedAt: number): string | undefined {
     const redisTime = this.#clock.toRedisIfKnown(startedAt)
-    return redisTime === undefined ? undefined : Math.floor(redisTime) + this.#writeWindowMs
+    return redisTime === undefined ? undefined : this.#windowAt(redisTime)
   }
 
-  /** The Redis time past which a write of a request that started at `startedAt` must not run. */
-  async #deadline (startedAt: number): Promise<number> {
-    // Not a store operation of its own (metrics): a TIME only the first time, or after a reconnect.
-    const redisTime = await this.#clock.toRedis(startedAt).catch(err => { throw new SessionStoreUnavailableError({ cause: err }) })
-    return Math.floor(redisTime) + this.#writeWindowMs
+  /** The window in Redis' time within which a script of a request that started at `startedAt` may run. */
+  async #window (startedAt: number): Promise<string> {
+    // Not a store operation of its own (metrics): a TIME only the first time, after a reconnect or a refusal.
+    return this.#windowAt(await this.#clock.toRedis(startedAt).catch(err => { throw new SessionStoreUnavailableError({ cause: err }) }))
   }
 
-  async #patch (sessionId: string, before: EncodedFields, after: EncodedFields, deadline: number): Promise<void> {
+  #windowAt (redisStart: number): string {
+    const notBefore = Math.floor(redisStart - this.#clock.uncertaintyMs) - CLOCK_SLACK_MS
+    return `${notBefore}:${Math.floor(redisStart) + this.#writeWindowMs}`
+  }
+
+  async #patch (sessionId: string, before: EncodedFields, after: EncodedFields, window: string): Promise<void> {
     const sets: string[] = []
     const deletes: string[] = []
     for (const [name, value] of Object.entries(after)) if (before[name] !== value) sets.push(name, value)
@@ -308,9 +355,9 @@ export class RedisSessionStore {
     if (sets.length === 0 && deletes.length === 0) return
     const user = after[this.#userField]
     if (user !== undefined && user !== before[this.#userField]) {
-      await this.#endEvicted(await this.#call('patch', this.#indexAdd(decode(user) as string, sessionId, deadline)))
+      await this.#endEvicted(await this.#call('patch', this.#indexAdd(decode(user) as string, sessionId, window)))
     }
-    await this.#call('patch', this.#redis.sessionPatch(this.key(sessionId), deadline, sets.length / 2, ...sets, ...deletes))
+    await this.#call('patch', this.#redis.sessionPatch(this.key(sessionId), window, sets.length / 2, ...sets, ...deletes))
   }
 
   /**

@@ -104,4 +104,17 @@ t.test('pages', async t => {
     t.equal((await app.inject('/health/ready')).statusCode, 503)
     t.equal((await app.inject('/health/live')).statusCode, 200)
   })
+
+  t.test('Redis answers PING but refuses the session scripts: not ready, since no session can be served', async t => {
+    const admin = new Redis(server.url)
+    await admin.acl('SETUSER', 'no-scripts', 'on', '>no-scripts-password-of-some-length', '~*', '+@all', '-evalsha', '-eval')
+    t.teardown(async () => { await admin.acl('DELUSER', 'no-scripts'); admin.disconnect() })
+    const config = loadConfig({ SESSION_SECRET: SECRET, REPLICA_NAME: 'replica-test', LOG_LEVEL: 'silent', REDIS_URL: server.url })
+    const client = new Redis(server.url, { username: 'no-scripts', password: 'no-scripts-password-of-some-length', maxRetriesPerRequest: 0 })
+    const app = await buildApp(config, { redis: client })
+    t.teardown(async () => { await app.close(); client.disconnect() })
+    t.equal(await client.ping(), 'PONG', 'Redis answers PING')
+    t.equal((await new User(app).post('/login', { username: 'dora' })).statusCode, 503, 'but a login gets a 503')
+    t.equal((await app.inject('/health/ready')).statusCode, 503, 'so the replica does not call itself ready')
+  })
 })

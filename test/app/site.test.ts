@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { PROJECT_ROOT } from '../../harness/paths.ts'
+import { pollUntil } from '../../harness/processes.ts'
 import { RedisServer, withClient } from '../../harness/redis-server.ts'
+import { scaled } from '../../harness/timeouts.ts'
 import { buildApp } from '../../services/app.ts'
 import { loadConfig } from '../../services/config.ts'
 import { TEXT } from '../../services/views.ts'
@@ -138,6 +140,29 @@ t.test('/sessions: "Chrome on Linux" and relative times, the exact values on hov
     t.match(words, /^(now|\d+ seconds? ago)$/, `just logged in: "${words}"`)
   }
   t.notMatch(page, /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z</, 'no raw ISO timestamp as text')
+})
+
+t.test('last seen keeps moving in a session\'s final idle window, where its expiry is capped by its deadline', async t => {
+  // Idle 10 s, at most 11 s after login: from 1 s after login on, every visit falls in the final idle window.
+  const short = await buildApp(loadConfig({ REDIS_URL: redis.url, REPLICA_NAME: REPLICA, LOGIN_RATE_LIMIT: '0', SESSION_IDLE_TTL: '10s', SESSION_MAX_AGE: '11s' }), { logger: false })
+  t.teardown(async () => await short.close())
+  const res = await short.inject({ method: 'POST', url: '/login', payload: 'username=frank', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+  const cookie = String(res.headers['set-cookie']).split(';', 1)[0]!
+  const redisNow = async () => await withClient(redis.port, async r => { const [s, us] = await r.time(); return Number(s) * 1000 + Math.floor(Number(us) / 1000) })
+  const visit = async () => {
+    t.equal((await short.inject({ url: '/', headers: { cookie } })).statusCode, 200)
+    const list = await short.inject({ url: '/sessions', headers: { cookie, accept: 'application/json' } })
+    return (JSON.parse(list.body) as { sessions: Array<{ createdAt: number, lastSeenAt: number, expiresAt: number }> }).sessions[0]!
+  }
+  const { createdAt, expiresAt } = await visit()
+  const finalWindow = expiresAt - 10_000
+  await pollUntil('the final idle window', async () => (await redisNow() > finalWindow ? true : undefined), scaled(5000))
+  const first = await visit()
+  await pollUntil('Redis\' clock to move on', async () => (await redisNow() > first.lastSeenAt + 200 ? true : undefined), scaled(5000))
+  const visitedAt = await redisNow()
+  const second = await visit()
+  t.ok(first.lastSeenAt > finalWindow, `the first visit in the final window is seen: ${first.lastSeenAt - createdAt} ms after login`)
+  t.ok(second.lastSeenAt >= visitedAt, `and the next one too: ${second.lastSeenAt - createdAt} ms after login (was ${first.lastSeenAt - createdAt})`)
 })
 
 t.test('a user agent in UTF-8 is shown as sent, not as mojibake', async t => {

@@ -25,7 +25,7 @@ t.test('the store API against a real Redis', async t => {
     rmSync(dir, { recursive: true, force: true })
   })
   const store = new RedisSessionStore(redis, { prefix: 'sess:', idleTtlMs: 60_000, maxAgeMs: 3_600_000 })
-  const adapter = new FastifySessionAdapter(store)
+  const adapter = new FastifySessionAdapter(store, 3_600_000)
   const set = async (id: string, session: object) => await new Promise<void>((resolve, reject) =>
     adapter.set(id, session, err => (err ? reject(err) : resolve())))
 
