@@ -25,6 +25,11 @@ export interface RedisClusterOptions {
    * (default 1000 ms; managed services use seconds to tens of seconds).
    */
   nodeTimeoutMs?: number
+  /**
+   * Every node announces this hostname and hands it to clients instead of its address
+   * (`cluster-preferred-endpoint-type hostname`), as managed clusters with per-node TLS names do.
+   */
+  announceHostname?: string
   onLine?: LineListener
 }
 
@@ -76,7 +81,10 @@ export class RedisClusterGroup {
         '--cluster-require-full-coverage', 'no',
         // A replica takes over however long it had been cut off from its primary (the test kills primaries
         // under load; availability first, as managed services choose).
-        '--cluster-replica-validity-factor', '0'],
+        '--cluster-replica-validity-factor', '0',
+        ...(this.#options.announceHostname
+          ? ['--cluster-announce-hostname', this.#options.announceHostname, '--cluster-preferred-endpoint-type', 'hostname']
+          : [])],
       onLine: this.#options.onLine
     })
     this.nodes.push(node)

@@ -58,7 +58,11 @@ function clusterOptions (config: RedisConfig, connectionName: string): ClusterOp
     slotsRefreshTimeout: 2000,
     // Without errors ioredis never asks again who serves which slot: a promoted replica or a new shard is found
     // within a second (one CLUSTER SLOTS per second per replica), besides the MOVED answers that also tell it.
-    slotsRefreshInterval: 1000
+    slotsRefreshInterval: 1000,
+    // Ready once the slots are known. ioredis' own check (CLUSTER INFO) goes to a node it has only just opened when
+    // the cluster hands out hostnames (it swaps the seed addresses for them), and with no offline queue that check
+    // failed, again and again: the replicas never got ready. Readiness here runs a session script instead.
+    enableReadyCheck: false
   }
 }
 

@@ -17,13 +17,15 @@ export interface ClusterStackOptions {
   primaries?: number
   /** Run the replicas as the README's least-privilege user (created on every node), not as the default user. */
   acl?: boolean
+  /** The nodes hand clients this hostname rather than their address (see RedisClusterOptions). */
+  announceHostname?: string
   onLine?: LineListener
 }
 
 export async function startOnRedisCluster (t: Test, options: ClusterStackOptions = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'redis-cluster-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const group = await RedisClusterGroup.start({ dir, primaries: options.primaries })
+  const group = await RedisClusterGroup.start({ dir, primaries: options.primaries, announceHostname: options.announceHostname })
   t.teardown(async () => await group.stop())
   let redisUrl = group.nodes[0]!.url
   if (options.acl) {
