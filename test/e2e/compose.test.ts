@@ -156,7 +156,7 @@ if (docker) {
       // sent the request, and nginx does not replay a POST it has sent; with the group's kept connections such fresh
       // connections are rare, but not impossible. README, "Scaling with compose".
       const posts = load.failures.filter(f => f.method === 'POST')
-      t.ok(posts.every(f => f.status === 502 && f.ms < 1000), `POSTs: ${posts.length} of ${load.count('POST')} failed, each a quick 502: ${posts.map(f => `${f.status} in ${Math.round(f.ms)} ms`).join(', ') || 'none'}`)
+      t.ok(posts.every(f => f.status === 502 && f.ms < 1000), `POSTs: ${posts.length} of ${load.count('POST')} failed, each a quick 502: ${posts.map(f => `${f.status} from ${f.servedBy} in ${Math.round(f.ms)} ms`).join(', ') || 'none'}`)
       t.same(load.countsWentBack, [], 'no count went back')
       t.same((await names('app')).map(c => c.number).sort(), [1, 2], 'two replicas left')
       t.comment(`scale-in: ${load.count()} requests, slowest ${Math.round(Math.max(...load.outcomes.map(o => o.ms)))} ms`)
@@ -392,7 +392,13 @@ if (docker) {
       t.comment(`${victimHost} rejoined as a replica ${Math.round(rejoinedMs)} ms after docker start`)
     })
 
+    // Before the project goes: after a failure, what nginx said about its upstreams (its error log) is the clue.
+    const quickStart = t
     t.test('docker-compose down -v leaves no container, network or volume of the project', async t => {
+      if (!quickStart.passing()) {
+        const nginxLog = await project.compose(['logs', '--no-color', 'nginx']).catch(err => String(err))
+        t.comment(`nginx's warnings and errors:\n${nginxLog.split('\n').filter(l => /\[(warn|error|crit|alert)\]/.test(l)).slice(-40).join('\n')}`)
+      }
       await project.compose(['--profile', 'sentinel', '--profile', 'cluster', 'down', '-v', '--remove-orphans', '--timeout', '20'], { timeoutMs: 180_000 })
       t.same(await project.leftovers(), [], 'nothing left')
     })
