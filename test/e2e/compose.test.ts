@@ -146,15 +146,15 @@ if (docker) {
       await load.waitFor(100)
       await project.compose(['up', '-d', '--no-recreate', '--scale', 'app=2'], { timeoutMs: 120_000 })
       const scaledAt = performance.now()
-      // Until nginx has resolved the service name without the removed replicas and only app-1 and app-2 answer.
+      // Until the removed replicas' addresses are past nginx's resolver validity and only app-1 and app-2 answer.
       await pollUntil('only app-1 and app-2 to serve', async () =>
         performance.now() - scaledAt > 3000 && load.outcomes.slice(-50).every(o => o.servedBy === 'app-1' || o.servedBy === 'app-2') ? true : undefined,
       20_000, 100)
       await load.stop()
       t.same(load.failures.filter(f => f.method === 'GET'), [], `${load.count('GET')} GETs while app-3 and app-4 stopped, none failed`)
-      // A connection the kernel accepted for a replica in the instant it closes its listener is reset after nginx
-      // sent the request, and nginx does not replay a POST it has sent; with the group's kept connections such fresh
-      // connections are rare, but not impossible. README, "Scaling with compose".
+      // Without upstream keep-alive (the price of resolving while serving), every request opens a connection; one that
+      // the kernel accepted for a replica in the instant it closes its listener is reset after nginx sent the request,
+      // and nginx does not replay a POST it has sent. README, "Scaling".
       const posts = load.failures.filter(f => f.method === 'POST')
       t.ok(posts.every(f => f.status === 502 && f.ms < 1000), `POSTs: ${posts.length} of ${load.count('POST')} failed, each a quick 502: ${posts.map(f => `${f.status} from ${f.servedBy} in ${Math.round(f.ms)} ms`).join(', ') || 'none'}`)
       t.same(load.countsWentBack, [], 'no count went back')
