@@ -56,6 +56,8 @@ export class LocalStack {
   readonly dir: string
   readonly redisUrl: string
   readonly secret: string
+  /** What nginx sends the replicas so that they trust its request ids (a re-sent login). */
+  readonly balancerSecret: string
   readonly replicas: Replica[] = []
   redis: RedisServer | undefined
   nginx!: Nginx
@@ -71,6 +73,7 @@ export class LocalStack {
     this.redisUrl = redisUrl
     // One random secret shared by all replicas of this run, unless the caller brings one.
     this.secret = options.env?.SESSION_SECRET ?? randomBytes(48).toString('base64url')
+    this.balancerSecret = options.env?.BALANCER_SECRET ?? randomBytes(32).toString('hex')
   }
 
   static async start (options: LocalStackOptions = {}): Promise<LocalStack> {
@@ -115,7 +118,8 @@ export class LocalStack {
         workerProcesses: options.nginxWorkers,
         onLine: options.onLine,
         tls: stack.tls && { ...stack.tls, port: options.httpsPort, redirectHttp: options.redirectHttp },
-        trustedProxies: options.trustedProxies
+        trustedProxies: options.trustedProxies,
+        balancerSecret: stack.balancerSecret
       })
       return stack
     } catch (err) {
@@ -135,6 +139,7 @@ export class LocalStack {
       SHUTDOWN_GRACE: '10s',
       ...this.#options.env,
       SESSION_SECRET: this.secret,
+      BALANCER_SECRET: this.balancerSecret,
       REDIS_URL: this.redisUrl
     }
   }

@@ -11,3 +11,5 @@ export const NotLoggedInError = createError('NOT_LOGGED_IN', TEXT.notLoggedIn, 4
 export const NoSuchSessionError = createError('NO_SUCH_SESSION', 'No such session', 404)
 export const CrossSiteError = createError('CROSS_SITE_REFUSED', 'Cross-site request refused', 403)
 export const InvalidUsernameError = createError('INVALID_USERNAME', USERNAME_RULE, 400)
+/** A login request id reused: for another user (a replay), or after the session it made was ended. */
+export const LoginConflictError = createError('LOGIN_CONFLICT', 'This login request was already used; please log in again', 409)

@@ -35,6 +35,7 @@ export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, 
     cookieName: config.cookieName,
     cookieSecure: config.cookieSecure,
     // The browser may keep the cookie for the absolute lifetime; Redis enforces idle expiry.
-    cookieMaxAgeMs: config.maxAgeMs
+    cookieMaxAgeMs: config.maxAgeMs,
+    balancerSecret: config.balancerSecret
   })
 }, { name: 'session', dependencies: ['redis'] })

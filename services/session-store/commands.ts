@@ -7,24 +7,24 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     // `deadline`: Redis time (epoch ms) past which the script refuses to run (see scripts.ts).
     sessionLoad(key: string, deadline: number, idleMs: number, increment?: string): Result<string[] | null, Context>
-    sessionCreate(key: string, deadline: number, idleMs: number, maxAgeMs: number, ...fields: string[]): Result<number, Context>
+    sessionCreate(key: string, endedKey: string, deadline: number, idleMs: number, maxAgeMs: number, ...fields: string[]): Result<number, Context>
     sessionPatch(key: string, deadline: number, setCount: number, ...fieldsThenDeletes: string[]): Result<number, Context>
     sessionIncrement(key: string, deadline: number, field: string, by: number): Result<number | null, Context>
-    sessionDestroy(key: string, deadline: number, userField: string): Result<string | null, Context>
+    sessionDestroy(key: string, endedKey: string, deadline: number, userField: string, retryWindowMs: number): Result<string | null, Context>
     sessionIndexAdd(key: string, deadline: number, sessionId: string, slackMs: number, maxAgeMs: number, maxPerUser: number, maxEvictions: number): Result<string[], Context>
     sessionIndexList(key: string, deadline: number, limit: number): Result<string[], Context>
-    sessionLoginId(key: string, deadline: number, freshId: string, rememberMs: number): Result<string, Context>
+    sessionLoginId(key: string, deadline: number, freshId: string, rememberMs: number, user: string): Result<string, Context>
   }
 }
 
-/** Defines the commands on a connection (or cluster client); each script takes exactly one key. */
+/** Defines the commands on a connection (or cluster client); a script's keys all share one hash slot. */
 export function defineSessionCommands (redis: RedisClient): void {
-  const define = (name: string, lua: string) => redis.defineCommand(name, { numberOfKeys: 1, lua })
+  const define = (name: string, lua: string, numberOfKeys = 1) => redis.defineCommand(name, { numberOfKeys, lua })
   define('sessionLoad', scripts.LOAD)
-  define('sessionCreate', scripts.CREATE)
+  define('sessionCreate', scripts.CREATE, 2)
   define('sessionPatch', scripts.PATCH)
   define('sessionIncrement', scripts.INCREMENT)
-  define('sessionDestroy', scripts.DESTROY)
+  define('sessionDestroy', scripts.DESTROY, 2)
   define('sessionIndexAdd', scripts.INDEX_ADD)
   define('sessionIndexList', scripts.INDEX_LIST)
   define('sessionLoginId', scripts.LOGIN_ID)

@@ -13,7 +13,7 @@
 //     (a stable stringify and a SHA-256 of the whole session) is not paid;
 //  7. `session.regenerate()` calls the store's `destroy` for the old id synchronously (so a login can tell the
 //     adapter that the old session was never written, and no delete is sent for it: see `loginSession`).
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -180,18 +180,30 @@ export class FastifySessionAdapter {
 
 /** nginx's $request_id: 32 hex digits. Fastify's own ids (req-1, req-2, …) repeat across processes: never a key. */
 const BALANCER_REQUEST_ID = /^[0-9a-f]{32}$/
+/** Sent by nginx only (it overwrites whatever a client sends): proves that the request id is nginx's own. */
+export const BALANCER_SECRET_HEADER = 'x-balancer-secret'
 
 /** 192 random bits, base64url: what @fastify/session's own generator makes. */
 const randomSessionId = () => randomBytes(24).toString('base64url')
 
+const digest = (value: string) => createHash('sha256').update(value).digest()
+
+/** Whether the request carries the balancer's secret (compared in constant time). */
+function fromBalancer (request: FastifyRequest, secret: Buffer | undefined): boolean {
+  const sent = request.headers[BALANCER_SECRET_HEADER]
+  return secret !== undefined && typeof sent === 'string' && timingSafeEqual(digest(sent), secret)
+}
+
 /**
  * Makes a login safe to run twice: the new session's id. A login nginx re-sends (its replica died before
  * answering) carries the same request id and gets the same new session id as the first attempt, so a repeat
- * rewrites that one session instead of leaving a second one behind in the user's list.
+ * rewrites that one session instead of leaving a second one behind in the user's list. Request ids are not
+ * secret (logs, the X-Request-Id header): only one that comes with nginx's secret counts, else anyone who can
+ * reach a replica could replay it and be handed the user's session.
  */
-async function chooseLoginSessionId (request: FastifyRequest, reply: FastifyReply, store: RedisSessionStore): Promise<void> {
-  if (!BALANCER_REQUEST_ID.test(request.id)) return
-  request.nextSessionId = await store.loginSessionId(request.id, randomSessionId(), Date.now() - reply.elapsedTime)
+async function chooseLoginSessionId (request: FastifyRequest, reply: FastifyReply, store: RedisSessionStore, secret: Buffer | undefined): Promise<void> {
+  if (!BALANCER_REQUEST_ID.test(request.id) || !fromBalancer(request, secret)) return
+  request.nextSessionId = await store.loginSessionId(request.id, randomSessionId(), request.session.user!, Date.now() - reply.elapsedTime)
 }
 
 /** An error answer never saves the session: @fastify/session would try again while sending the error page. */
@@ -207,11 +219,14 @@ export interface SessionAdapterOptions {
   cookieSecure: 'auto' | true
   /** How long the browser may keep the cookie; Redis enforces the idle expiry. */
   cookieMaxAgeMs: number
+  /** What nginx sends in X-Balancer-Secret; unset: no request id is trusted, a re-sent login makes a second session. */
+  balancerSecret?: string | undefined
 }
 
 export default fp<SessionAdapterOptions>(async function sessionAdapter (app, options) {
   const { store, cookieName } = options
   const adapter = new FastifySessionAdapter(store)
+  const balancerSecret = options.balancerSecret === undefined ? undefined : digest(options.balancerSecret)
   app.decorate('sessions', store)
   await app.register(fastifyCookie)
 
@@ -219,7 +234,7 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
   app.decorateRequest('sessionIncrement', null)
   app.decorateRequest('nextSessionId', null)
   app.decorateRequest('loginSession', async function (this: FastifyRequest, reply: FastifyReply, keep: string[]) {
-    await chooseLoginSessionId(this, reply, store)
+    await chooseLoginSessionId(this, reply, store, balancerSecret)
     await adapter.regenerate(this.session, keep)
   })
   app.addHook('onRequest', (request, _reply, done) => {
