@@ -25,7 +25,7 @@ export interface LocalStackOptions {
   nginxStatusPort?: number
   /** Port for the Redis this starts; a free one when unset. */
   redisPort?: number
-  /** Use this Redis instead of starting one. */
+  /** Use this Redis instead of starting one (the one started otherwise has a random password, in `redisUrl`). */
   redisUrl?: string
   /** Scratch directory (Redis data, nginx config); a fresh temporary one, removed at stop, when unset. */
   dir?: string
@@ -84,7 +84,9 @@ export class LocalStack {
     const partial: { stack?: LocalStack } = {}
     try {
       if (!options.redisUrl) {
-        redis = await RedisServer.start({ port: options.redisPort, dir: join(dir, 'redis'), onLine: options.onLine })
+        // A new random password for every run, as compose generates one: any local user could otherwise read
+        // every live session id from a Redis on loopback.
+        redis = await RedisServer.start({ port: options.redisPort, dir: join(dir, 'redis'), password: randomBytes(24).toString('base64url'), onLine: options.onLine })
       }
       const stack = new LocalStack(options, dir, ownsDir, options.redisUrl ?? redis!.url)
       partial.stack = stack

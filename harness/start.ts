@@ -1,7 +1,7 @@
 // `npm start`: the whole topology as local processes. Prints what it started, then every process's log,
 // one line per request. Ctrl-C or SIGTERM stops everything; SIGHUP (`npm run restart:rolling`) restarts the
 // replicas one by one without failing a request.
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { installMissing, MissingBinaryError } from './binaries.ts'
 import { LocalStack } from './local-stack.ts'
@@ -106,7 +106,7 @@ function printTable (): void {
     ['NAME', 'PORT', 'PID', 'URL'],
     ...(cluster
       ? cluster.nodes.map(n => [n.name, String(n.port), String(n.process.pid), n.url])
-      : stack.redis ? [['redis', String(stack.redis.port), String(stack.redis.process.pid), stack.redis.url]] : [['redis', '-', '-', withoutPassword(stack.redisUrl)]]),
+      : [['redis', stack.redis ? String(stack.redis.port) : '-', stack.redis ? String(stack.redis.process.pid) : '-', withoutPassword(stack.redisUrl)]]),
     ...stack.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
     ['nginx', String(stack.nginx.port), String(stack.nginx.process.pid), stack.url],
     ['nginx', String(stack.nginx.httpsPort), String(stack.nginx.process.pid), stack.httpsUrl]
@@ -115,6 +115,13 @@ function printTable (): void {
   console.log(`\n${rows.map(r => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}\n`)
 }
 printTable()
+if (stack.redis?.password) {
+  // Its password is new every run and printed nowhere: for redis-cli, it is in a file only this user can read.
+  const passwordFile = join(RUN_DIR, 'redis-password')
+  writeFileSync(passwordFile, `${stack.redis.password}\n`, { mode: 0o600 })
+  chmodSync(passwordFile, 0o600)
+  console.log(`Redis wants a password (new each run, in ${passwordFile}): REDISCLI_AUTH="$(cat ${passwordFile})" redis-cli -p ${stack.redis.port}\n`)
+}
 console.log(`${writeScrapeConfig(RUN_DIR, stack.replicas, stack.nginx.statusUrl).join('\n')}\n`)
 console.log(`Open ${stack.url}/ or ${stack.httpsUrl}/ (${tls === 'self-signed'
   ? `certificate ${stack.tls!.cert}, self-signed: your browser asks once; curl --cacert it`
