@@ -3,7 +3,8 @@
 import createError from '@fastify/error'
 import { TEXT } from './views.ts'
 
-export const USERNAME_RULE = 'A username is 1 to 64 letters (any script) or digits, with . _ @ - and single spaces inside'
+export const USERNAME_RULE = 'A username is 1 to 64 letters (any script) or digits, each with at most 4 accents or other marks, ' +
+  'with . _ @ - and single spaces inside, and nothing invisible'
 
 /** A Redis failure or timeout: the request cannot be served now, and nothing was half-written. */
 export const SessionStoreUnavailableError = createError('SESSION_STORE_UNAVAILABLE', 'The session store is unavailable; please try again shortly', 503)

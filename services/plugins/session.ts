@@ -2,6 +2,7 @@
 // session-free routes never pay for a cookie check.
 import fp from 'fastify-plugin'
 import type { SessionConfig } from '../config.ts'
+import { usernameSkeleton } from '../routes/pages.ts'
 import sessionAdapter from '../session-store/fastify-adapter.ts'
 import { RedisSessionStore } from '../session-store/store.ts'
 
@@ -23,6 +24,8 @@ export default fp<{ config: SessionConfig }>(async function sessionPlugin (app, 
     idleTtlMs: config.idleTtlMs,
     maxAgeMs: config.maxAgeMs,
     userField: 'user',
+    userKey: usernameSkeleton,
+    loginRetries: config.balancerSecret !== undefined,
     waitReplicas: config.waitReplicas,
     waitTimeoutMs: config.waitTimeoutMs,
     maxPerUser: config.maxPerUser,

@@ -17,6 +17,13 @@ export interface SessionStoreOptions {
   maxAgeMs: number
   /** The session field naming its user; sessions that have it are listed in that user's index. */
   userField?: string
+  /**
+   * Whether a login may be re-sent (the balancer's request ids are trusted): then a session ended soon after its
+   * login leaves a marker that keeps the repeat from recreating it (default true).
+   */
+  loginRetries?: boolean
+  /** What names one user: two names with the same key share one index (default: the name itself). */
+  userKey?: (user: string) => string
   /** Creating and ending sessions succeed only once this many replicas have the change (Redis WAIT). */
   waitReplicas?: number
   waitTimeoutMs?: number
@@ -92,6 +99,9 @@ export class RedisSessionStore {
   readonly #idleMs: number
   readonly #maxAgeMs: number
   readonly #userField: string
+  readonly #userKey: (user: string) => string
+  /** How long after its login an ended session is marked ended: 0 when no login is ever re-sent. */
+  readonly #endedMarkerMs: number
   readonly #waitReplicas: number
   readonly #waitTimeoutMs: number
   readonly #observe: SessionStoreOptions['observe']
@@ -105,6 +115,8 @@ export class RedisSessionStore {
     this.#idleMs = options.idleTtlMs
     this.#maxAgeMs = options.maxAgeMs
     this.#userField = options.userField ?? 'user'
+    this.#userKey = options.userKey ?? (user => user)
+    this.#endedMarkerMs = options.loginRetries === false ? 0 : LOGIN_RETRY_WINDOW_MS
     this.#waitReplicas = options.waitReplicas ?? 0
     this.#waitTimeoutMs = options.waitTimeoutMs ?? 250
     this.#observe = options.observe
@@ -119,7 +131,7 @@ export class RedisSessionStore {
   }
 
   userIndexKey (user: string): string {
-    return userIndexKey(this.#prefix, user)
+    return userIndexKey(this.#prefix, this.#userKey(user))
   }
 
   /**
@@ -209,7 +221,7 @@ export class RedisSessionStore {
       const [values, idleEnd] = replies[i]!
       const [created, deadline, owner, ...rest] = (values ?? []) as Array<string | null>
       // A session of another user can only be here if a user field was changed in place: not this user's.
-      if (!created || owner == null || decode(owner) !== user) {
+      if (!created || owner == null || this.#userKey(decode(owner) as string) !== this.#userKey(user)) {
         stale.push(id)
         return
       }
@@ -304,7 +316,7 @@ export class RedisSessionStore {
 
   /** Ends a session, leaving its ended marker when a re-sent login could still recreate it. Returns its user. */
   async #destroyScript (sessionId: string, deadline: number): Promise<string | null> {
-    return await this.#redis.sessionDestroy(this.key(sessionId), endedKey(this.#prefix, sessionId), deadline, this.#userField, LOGIN_RETRY_WINDOW_MS)
+    return await this.#redis.sessionDestroy(this.key(sessionId), endedKey(this.#prefix, sessionId), deadline, this.#userField, this.#endedMarkerMs)
   }
 
   /** `#deadline` without waiting, once the clock's offset is known (the hot path: no extra await). */
