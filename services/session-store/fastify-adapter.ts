@@ -206,6 +206,23 @@ async function chooseLoginSessionId (request: FastifyRequest, reply: FastifyRepl
   request.nextSessionId = await store.loginSessionId(request.id, randomSessionId(), request.session.user!, Date.now() - reply.elapsedTime)
 }
 
+/**
+ * The first of several cookies of this name whose signature holds, if any. A browser sends every cookie that
+ * matches (another path's, a sibling subdomain's), and @fastify/cookie keeps the first: a stale or planted one
+ * placed first would hide the valid one, and the answer would even clear the user's cookie, logging them out.
+ */
+function firstValidCookie (header: string, name: string, signer: CachingCookieSigner): string | undefined {
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq < 0 || pair.slice(0, eq).trim() !== name) continue
+    let value = pair.slice(eq + 1).trim()
+    try {
+      value = decodeURIComponent(value)
+    } catch {} // kept as sent, as @fastify/cookie does
+    if (signer.unsign(value).valid) return value
+  }
+}
+
 /** An error answer never saves the session: @fastify/session would try again while sending the error page. */
 export function discardSession (request: FastifyRequest): void {
   (request as { session?: unknown }).session = null
@@ -229,6 +246,18 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
   const balancerSecret = options.balancerSecret === undefined ? undefined : digest(options.balancerSecret)
   app.decorate('sessions', store)
   await app.register(fastifyCookie)
+  const signer = new CachingCookieSigner(options.secrets)
+  // Runs after @fastify/cookie has parsed the header, before @fastify/session reads it. Only a header naming the
+  // cookie twice is looked at again (one string search per request otherwise).
+  app.addHook('onRequest', (request, _reply, done) => {
+    const header = request.headers.cookie
+    const at = header?.indexOf(`${cookieName}=`) ?? -1
+    if (at >= 0 && header!.lastIndexOf(`${cookieName}=`) !== at) {
+      const valid = firstValidCookie(header!, cookieName, signer)
+      if (valid !== undefined) request.cookies[cookieName] = valid
+    }
+    done()
+  })
 
   // Runs just before @fastify/session's own hook, which then loads the session inside `withIncrementOnLoad`.
   app.decorateRequest('sessionIncrement', null)
@@ -281,7 +310,7 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
     store: adapter,
     idGenerator: (request) => request?.nextSessionId ?? randomSessionId(),
     // HMAC-SHA256 with the secrets in order, each cookie verified once (cookie-signer.ts).
-    secret: new CachingCookieSigner(options.secrets),
+    secret: signer,
     cookieName,
     cookie: {
       path: '/',
