@@ -153,6 +153,7 @@ t.test('oversized headers and bodies are refused with a 4xx by nginx or the repl
   // Straight at a replica (as if nginx were misconfigured), Node's own limit (16 KB of headers) still holds.
   const direct = await fetch(`${stack.replicas[0]!.url}/`, { headers: { 'x-filler': 'f'.repeat(20_000) } })
   t.equal(direct.status, 431, 'a replica answers 431 to 20 KB of headers')
+  t.equal(direct.headers.get('x-served-by'), 'replica-1', 'and names itself, as every replica answer does')
 
   const bigBody = { username: 'x'.repeat(20_000) }
   const viaNginx = await new Browser(stack.url).post('/login', bigBody)
