@@ -18,8 +18,8 @@ export interface SessionStoreOptions {
   /** The session field naming its user; sessions that have it are listed in that user's index. */
   userField?: string
   /**
-   * Whether a login may be re-sent (the balancer's request ids are trusted): then a session ended soon after its
-   * login leaves a marker that keeps the repeat from recreating it (default true).
+   * Whether logins may be re-sent (loginSessionId is used, the balancer's request ids trusted): then a session ended
+   * soon after its login leaves a marker that keeps the repeat from recreating it. Default false.
    */
   loginRetries?: boolean
   /** What names one user: two names with the same key share one index (default: the name itself). */
@@ -116,7 +116,7 @@ export class RedisSessionStore {
     this.#maxAgeMs = options.maxAgeMs
     this.#userField = options.userField ?? 'user'
     this.#userKey = options.userKey ?? (user => user)
-    this.#endedMarkerMs = options.loginRetries === false ? 0 : LOGIN_RETRY_WINDOW_MS
+    this.#endedMarkerMs = options.loginRetries === true ? LOGIN_RETRY_WINDOW_MS : 0
     this.#waitReplicas = options.waitReplicas ?? 0
     this.#waitTimeoutMs = options.waitTimeoutMs ?? 250
     this.#observe = options.observe
