@@ -1,6 +1,7 @@
 // `npm start`: the whole topology as local processes. Prints what it started, then every process's log,
 // one line per request. Ctrl-C or SIGTERM stops everything; SIGHUP (`npm run restart:rolling`) restarts the
 // replicas one by one without failing a request.
+import { randomBytes } from 'node:crypto'
 import { appendFileSync, chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { installMissing, MissingBinaryError } from './binaries.ts'
@@ -61,7 +62,7 @@ try {
     // A fresh cluster each time: its nodes' ports are picked anew, so last run's cluster config would not fit.
     const dir = join(RUN_DIR, 'redis-cluster')
     rmSync(dir, { recursive: true, force: true })
-    cluster = await RedisClusterGroup.start({ dir, primaries: clusterPrimaries, onLine: (source, line) => print(source, line) })
+    cluster = await RedisClusterGroup.start({ dir, primaries: clusterPrimaries, password: randomBytes(24).toString('base64url'), onLine: (source, line) => print(source, line) })
   }
   stack = await LocalStack.start({
     replicas,
@@ -105,7 +106,7 @@ function printTable (): void {
   const rows = [
     ['NAME', 'PORT', 'PID', 'URL'],
     ...(cluster
-      ? cluster.nodes.map(n => [n.name, String(n.port), String(n.process.pid), n.url])
+      ? cluster.nodes.map(n => [n.name, String(n.port), String(n.process.pid), withoutPassword(n.url)])
       : [['redis', stack.redis ? String(stack.redis.port) : '-', stack.redis ? String(stack.redis.process.pid) : '-', withoutPassword(stack.redisUrl)]]),
     ...stack.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
     ['nginx', String(stack.nginx.port), String(stack.nginx.process.pid), stack.url],
@@ -115,12 +116,13 @@ function printTable (): void {
   console.log(`\n${rows.map(r => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}\n`)
 }
 printTable()
-if (stack.redis?.password) {
+const ownRedis = cluster?.nodes[0] ?? stack.redis
+if (ownRedis?.password) {
   // Its password is new every run and printed nowhere: for redis-cli, it is in a file only this user can read.
   const passwordFile = join(RUN_DIR, 'redis-password')
-  writeFileSync(passwordFile, `${stack.redis.password}\n`, { mode: 0o600 })
+  writeFileSync(passwordFile, `${ownRedis.password}\n`, { mode: 0o600 })
   chmodSync(passwordFile, 0o600)
-  console.log(`Redis wants a password (new each run, in ${passwordFile}): REDISCLI_AUTH="$(cat ${passwordFile})" redis-cli -p ${stack.redis.port}\n`)
+  console.log(`Redis wants a password (new each run, in ${passwordFile}): REDISCLI_AUTH="$(cat ${passwordFile})" redis-cli ${cluster ? '-c ' : ''}-p ${ownRedis.port}\n`)
 }
 console.log(`${writeScrapeConfig(RUN_DIR, stack.replicas, stack.nginx.statusUrl).join('\n')}\n`)
 console.log(`Open ${stack.url}/ or ${stack.httpsUrl}/ (${tls === 'self-signed'
