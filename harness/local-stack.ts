@@ -1,7 +1,7 @@
 // The local stack: Redis, N replicas and nginx as processes on loopback, the same topology as
 // docker-compose.yml. The start command, the tests and the benchmark all start it from here.
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Nginx } from './nginx.ts'
@@ -73,7 +73,10 @@ export class LocalStack {
     this.redisUrl = redisUrl
     // One random secret shared by all replicas of this run, unless the caller brings one.
     this.secret = options.env?.SESSION_SECRET ?? randomBytes(48).toString('base64url')
-    this.balancerSecret = options.env?.BALANCER_SECRET ?? randomBytes(32).toString('hex')
+    // The one secret nginx and the replicas share: the caller's (a replica would read BALANCER_SECRET_FILE first,
+    // so nginx must send the file's), or a random one.
+    const secretFile = options.env?.BALANCER_SECRET_FILE
+    this.balancerSecret = secretFile ? readFileSync(secretFile, 'utf8').trim() : options.env?.BALANCER_SECRET ?? randomBytes(32).toString('hex')
   }
 
   static async start (options: LocalStackOptions = {}): Promise<LocalStack> {
