@@ -181,7 +181,7 @@ export class FastifySessionAdapter {
 /** nginx's $request_id: 32 hex digits. Fastify's own ids (req-1, req-2, …) repeat across processes: never a key. */
 const BALANCER_REQUEST_ID = /^[0-9a-f]{32}$/
 /** Sent by nginx only (it overwrites whatever a client sends): proves that the request id is nginx's own. */
-export const BALANCER_SECRET_HEADER = 'x-balancer-secret'
+const BALANCER_SECRET_HEADER = 'x-balancer-secret'
 
 /** 192 random bits, base64url: what @fastify/session's own generator makes. */
 const randomSessionId = () => randomBytes(24).toString('base64url')
