@@ -74,13 +74,13 @@ async function measure (topology: Topology, options: Partial<Options> & { url: s
   const { expectStatus = 200, ...rest } = options
   const primaries = await topology.primaries()
   const groups = { replicas: topology.stack.replicas.map(r => r.pid), redis: topology.servers.map(s => s.process.pid) }
-  const callsBefore = await Promise.all(primaries.map(async s => await withClient(s.port, commandCalls)))
+  const callsBefore = await Promise.all(primaries.map(async s => await withClient(s.port, commandCalls, s.password)))
   const waitBefore = await storeWaitSeconds(topology.stack)
   const cpuBefore = cpuSample(groups)
   const result = await fire({ connections, duration: seconds, ...rest })
   const cpuAfter = cpuSample(groups)
   const waitAfter = await storeWaitSeconds(topology.stack)
-  const callsAfter = await Promise.all(primaries.map(async s => await withClient(s.port, commandCalls)))
+  const callsAfter = await Promise.all(primaries.map(async s => await withClient(s.port, commandCalls, s.password)))
   const unexpected = unexpectedAnswers(result, expectStatus)
   if (result.errors || result.timeouts || unexpected) throw new Error(`${topology.name}: ${result.errors + result.timeouts} errors, ${unexpected} answers other than ${expectStatus}`)
   const total = result.requests.total

@@ -1,7 +1,7 @@
 // The local stack: Redis, N replicas and nginx as processes on loopback, the same topology as
 // docker-compose.yml. The start command, the tests and the benchmark all start it from here.
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Nginx } from './nginx.ts'
@@ -26,7 +26,7 @@ export interface LocalStackOptions {
   nginxStatusPort?: number
   /** Port for the Redis this starts; a free one when unset. */
   redisPort?: number
-  /** Use this Redis instead of starting one. */
+  /** Use this Redis instead of starting one (the one started otherwise has a random password, in `redisUrl`). */
   redisUrl?: string
   /** Scratch directory (Redis data, nginx config); a fresh temporary one, removed at stop, when unset. */
   dir?: string
@@ -59,6 +59,8 @@ export class LocalStack {
   readonly dir: string
   readonly redisUrl: string
   readonly secret: string
+  /** What nginx sends the replicas so that they trust its request ids (a re-sent login). */
+  readonly balancerSecret: string
   readonly replicas: Replica[] = []
   redis: RedisServer | undefined
   nginx!: Nginx
@@ -74,6 +76,10 @@ export class LocalStack {
     this.redisUrl = redisUrl
     // One random secret shared by all replicas of this run, unless the caller brings one.
     this.secret = options.env?.SESSION_SECRET ?? randomBytes(48).toString('base64url')
+    // The one secret nginx and the replicas share: the caller's (a replica would read BALANCER_SECRET_FILE first,
+    // so nginx must send the file's), or a random one.
+    const secretFile = options.env?.BALANCER_SECRET_FILE
+    this.balancerSecret = secretFile ? readFileSync(secretFile, 'utf8').trim() : options.env?.BALANCER_SECRET ?? randomBytes(32).toString('hex')
   }
 
   static async start (options: LocalStackOptions = {}): Promise<LocalStack> {
@@ -84,7 +90,9 @@ export class LocalStack {
     const partial: { stack?: LocalStack } = {}
     try {
       if (!options.redisUrl) {
-        redis = await RedisServer.start({ port: options.redisPort, dir: join(dir, 'redis'), onLine: options.onLine })
+        // A new random password for every run, as compose generates one: any local user could otherwise read
+        // every live session id from a Redis on loopback.
+        redis = await RedisServer.start({ port: options.redisPort, dir: join(dir, 'redis'), password: randomBytes(24).toString('base64url'), onLine: options.onLine })
       }
       const stack = new LocalStack(options, dir, ownsDir, options.redisUrl ?? redis!.url)
       partial.stack = stack
@@ -119,7 +127,8 @@ export class LocalStack {
         workerProcesses: options.nginxWorkers,
         onLine: options.onLine,
         tls: stack.tls && { ...stack.tls, port: options.httpsPort, redirectHttp: options.redirectHttp },
-        trustedProxies: options.trustedProxies
+        trustedProxies: options.trustedProxies,
+        balancerSecret: stack.balancerSecret
       })
       return stack
     } catch (err) {
@@ -139,6 +148,7 @@ export class LocalStack {
       SHUTDOWN_GRACE: '10s',
       ...this.#options.env,
       SESSION_SECRET: this.secret,
+      BALANCER_SECRET: this.balancerSecret,
       REDIS_URL: this.redisUrl
     }
   }

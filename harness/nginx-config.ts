@@ -23,6 +23,8 @@ export interface LoadBalancerVars {
   tls?: TlsListener
   /** Addresses or CIDRs of proxies in front of nginx whose X-Forwarded-For and X-Forwarded-Proto are believed. */
   trustedProxies?: string[]
+  /** The replicas' BALANCER_SECRET, sent with every request. */
+  balancerSecret?: string
 }
 
 export interface TlsListener {
@@ -79,6 +81,8 @@ export function renderTemplate (template: string, vars: Record<string, string>):
 }
 
 export function renderLoadBalancer (vars: LoadBalancerVars, template = readFileSync(TEMPLATE_PATH, 'utf8')): string {
+  // Inside a quoted nginx string: a `$`, `"` or `\\` would change what nginx sends.
+  if (vars.balancerSecret !== undefined && !/^[A-Za-z0-9+/=_-]+$/.test(vars.balancerSecret)) throw new Error('the balancer secret holds characters nginx would interpret')
   const rendered = renderTemplate(template, {
     NGINX_LISTEN: vars.listen,
     NGINX_STATUS_LISTEN: vars.statusListen,
@@ -86,6 +90,7 @@ export function renderLoadBalancer (vars: LoadBalancerVars, template = readFileS
     NGINX_ACCESS_LOG: vars.accessLog,
     NGINX_RESOLVER: vars.resolver ?? '',
     NGINX_PROXY_TARGET: vars.proxyTarget ?? 'replicas',
+    NGINX_BALANCER_SECRET: vars.balancerSecret ?? '',
     ...tlsDirectives(vars.tls),
     ...trustedProxyDirectives(vars.trustedProxies)
   })

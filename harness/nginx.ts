@@ -25,6 +25,8 @@ export interface NginxOptions {
   tls?: NginxTls
   /** Proxies in front of nginx (addresses, CIDRs) whose X-Forwarded-For and X-Forwarded-Proto nginx believes. */
   trustedProxies?: string[]
+  /** The replicas' BALANCER_SECRET, sent with every request (the config file holding it is for its owner only). */
+  balancerSecret?: string
 }
 
 export interface NginxTls extends TlsFiles {
@@ -135,7 +137,7 @@ export class Nginx {
   }
 
   async #writeConfig (upstreams: Upstream[]): Promise<void> {
-    const { tls, trustedProxies } = this.#options
+    const { tls, trustedProxies, balancerSecret } = this.#options
     writeFileSync(this.#includeFile, renderLoadBalancer({
       listen: `127.0.0.1:${this.port}`,
       statusListen: `127.0.0.1:${this.statusPort}`,
@@ -147,8 +149,9 @@ export class Nginx {
         key: tls.key,
         redirectPort: tls.redirectHttp ? this.httpsPort : undefined
       },
-      trustedProxies
-    }))
+      trustedProxies,
+      balancerSecret
+    }), { mode: 0o600 })
     writeFileSync(this.mainConfig, renderLocalMain(this.dir, this.#includeFile, this.#options.workerProcesses ?? 1))
     await testNginxConfig(this.mainConfig)
   }

@@ -30,6 +30,8 @@ export interface RedisClusterOptions {
    * (`cluster-preferred-endpoint-type hostname`), as managed clusters with per-node TLS names do.
    */
   announceHostname?: string
+  /** Every node wants it (`--requirepass`; replicas use it with their primary too); the nodes' URLs carry it. */
+  password?: string
   onLine?: LineListener
 }
 
@@ -84,7 +86,9 @@ export class RedisClusterGroup {
         '--cluster-replica-validity-factor', '0',
         ...(this.#options.announceHostname
           ? ['--cluster-announce-hostname', this.#options.announceHostname, '--cluster-preferred-endpoint-type', 'hostname']
-          : [])],
+          : []),
+        ...(this.#options.password === undefined ? [] : ['--masterauth', this.#options.password])],
+      password: this.#options.password,
       onLine: this.#options.onLine
     })
     this.nodes.push(node)
@@ -103,12 +107,12 @@ export class RedisClusterGroup {
 
   /** Runs `fn` on each live node (per-node commands: DBSIZE, SCRIPT FLUSH, ACL SETUSER, …). */
   async eachNode<T> (fn: (node: Redis) => Promise<T>): Promise<T[]> {
-    return await Promise.all(this.live.map(async server => await withClient(server.port, fn)))
+    return await Promise.all(this.live.map(async server => await withClient(server.port, fn, server.password)))
   }
 
   /** The cluster as a live node sees it. */
   async topology (): Promise<ClusterNodeInfo[]> {
-    const text = await withClient(this.live[0]!.port, async redis => await redis.cluster('NODES') as string)
+    const text = await withClient(this.live[0]!.port, async redis => await redis.cluster('NODES') as string, this.#options.password)
     return text.trim().split('\n').map(line => {
       const [id, address, flags, primaryId, , , , , ...slots] = line.split(' ')
       const slotCount = slots.filter(s => !s.startsWith('[')).reduce((sum, range) => {
@@ -133,8 +137,8 @@ export class RedisClusterGroup {
 
   /** The primary that holds a key now. */
   async primaryFor (key: string): Promise<ClusterNodeInfo> {
-    const slot = await withClient(this.live[0]!.port, async redis => await redis.cluster('KEYSLOT', key) as number)
-    const slots = await withClient(this.live[0]!.port, async redis => await redis.cluster('SLOTS'))
+    const slot = await withClient(this.live[0]!.port, async redis => await redis.cluster('KEYSLOT', key) as number, this.#options.password)
+    const slots = await withClient(this.live[0]!.port, async redis => await redis.cluster('SLOTS'), this.#options.password)
     const owner = slots.find(([from, to]) => slot >= from && slot <= to)
     if (!owner) throw new Error(`no primary serves slot ${slot}`)
     return (await this.topology()).find(n => n.port === owner[2]?.[1])!
@@ -182,7 +186,9 @@ export class RedisClusterGroup {
   }
 
   async #cli (...args: string[]): Promise<string> {
-    const { stdout } = await run(findBinary('redis-cli'), args, { timeout: scaled(120_000) })
+    // The password through the environment, not the command line, which any local user can read.
+    const env = this.#options.password === undefined ? process.env : { ...process.env, REDISCLI_AUTH: this.#options.password }
+    const { stdout } = await run(findBinary('redis-cli'), args, { timeout: scaled(120_000), env })
     return stdout
   }
 

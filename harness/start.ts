@@ -1,7 +1,8 @@
 // `npm start`: the whole topology as local processes. Prints what it started, then every process's log,
 // one line per request. Ctrl-C or SIGTERM stops everything; SIGHUP (`npm run restart:rolling`) restarts the
 // replicas one by one without failing a request.
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { appendFileSync, chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { installMissing, MissingBinaryError } from './binaries.ts'
 import { LocalStack } from './local-stack.ts'
@@ -61,7 +62,7 @@ try {
     // A fresh cluster each time: its nodes' ports are picked anew, so last run's cluster config would not fit.
     const dir = join(RUN_DIR, 'redis-cluster')
     rmSync(dir, { recursive: true, force: true })
-    cluster = await RedisClusterGroup.start({ dir, primaries: clusterPrimaries, onLine: (source, line) => print(source, line) })
+    cluster = await RedisClusterGroup.start({ dir, primaries: clusterPrimaries, password: randomBytes(24).toString('base64url'), onLine: (source, line) => print(source, line) })
   }
   stack = await LocalStack.start({
     replicas,
@@ -105,8 +106,8 @@ function printTable (): void {
   const rows = [
     ['NAME', 'PORT', 'PID', 'URL'],
     ...(cluster
-      ? cluster.nodes.map(n => [n.name, String(n.port), String(n.process.pid), n.url])
-      : stack.redis ? [['redis', String(stack.redis.port), String(stack.redis.process.pid), stack.redis.url]] : [['redis', '-', '-', withoutPassword(stack.redisUrl)]]),
+      ? cluster.nodes.map(n => [n.name, String(n.port), String(n.process.pid), withoutPassword(n.url)])
+      : [['redis', stack.redis ? String(stack.redis.port) : '-', stack.redis ? String(stack.redis.process.pid) : '-', withoutPassword(stack.redisUrl)]]),
     ...stack.replicas.map(r => [r.name, String(r.port), String(r.pid), r.url]),
     ['nginx', String(stack.nginx.port), String(stack.nginx.process.pid), stack.url],
     ['nginx', String(stack.nginx.httpsPort), String(stack.nginx.process.pid), stack.httpsUrl]
@@ -115,6 +116,14 @@ function printTable (): void {
   console.log(`\n${rows.map(r => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}\n`)
 }
 printTable()
+const ownRedis = cluster?.nodes[0] ?? stack.redis
+if (ownRedis?.password) {
+  // Its password is new every run and printed nowhere: for redis-cli, it is in a file only this user can read.
+  const passwordFile = join(RUN_DIR, 'redis-password')
+  writeFileSync(passwordFile, `${ownRedis.password}\n`, { mode: 0o600 })
+  chmodSync(passwordFile, 0o600)
+  console.log(`Redis wants a password (new each run, in ${passwordFile}): REDISCLI_AUTH="$(cat ${passwordFile})" redis-cli ${cluster ? '-c ' : ''}-p ${ownRedis.port}\n`)
+}
 console.log(`${writeScrapeConfig(RUN_DIR, stack.replicas, stack.nginx.statusUrl).join('\n')}\n`)
 console.log(`Open ${stack.url}/ or ${stack.httpsUrl}/ (${tls === 'self-signed'
   ? `certificate ${stack.tls!.cert}, self-signed: your browser asks once; curl --cacert it`

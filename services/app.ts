@@ -1,4 +1,6 @@
 // The app factory: registers plugins and routes and never listens (server.ts does), so tests can build it too.
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import formbody from '@fastify/formbody'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
@@ -27,8 +29,31 @@ export interface AppOptions {
   redis?: RedisClient
 }
 
+/**
+ * What Node refuses before Fastify sees a request (a header block over its 16 KB limit: 431; a client too slow:
+ * 408; anything it cannot parse: 400), answered as Fastify would, but naming the replica like every other answer
+ * does, so that a refusal straight at a replica can be told from nginx's own.
+ */
+function clientErrorHandler (replicaName: string) {
+  // Written raw onto the socket: only a name that is a valid header value goes in.
+  const servedBy = /^[\x21-\x7e]+$/.test(replicaName) ? `X-Served-By: ${replicaName}\r\n` : ''
+  return function (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Duplex): void {
+    // A reset connection has nobody left to answer.
+    if (err.code === 'ECONNRESET' || socket.destroyed) return
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+    const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message: status === 431 ? 'Exceeded maximum allowed HTTP header size' : 'Client Error' })
+    this.log.debug({ err }, 'client error')
+    if (socket.writable) {
+      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n${servedBy}Connection: close\r\n\r\n${body}`)
+    }
+    socket.destroy(err)
+  }
+}
+
 export async function buildApp (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    clientErrorHandler: clientErrorHandler(config.replicaName),
     logger: options.logger ?? loggerOptions(config.replicaName, config.logLevel, config.logFormat),
     // observability.ts writes one line per request instead of Fastify's two
     logController: new LogController({ disableRequestLogging: true }),

@@ -43,6 +43,8 @@ export interface SessionConfig {
   maxPerUser: number
   /** A write runs in Redis within this long after its request started, or not at all (below the command timeout). */
   writeWindowMs: number
+  /** nginx sends it with every request: only then is its request id trusted to recognise a re-sent login. */
+  balancerSecret: string | undefined
 }
 
 /**
@@ -52,6 +54,7 @@ export interface SessionConfig {
  */
 export const SETTINGS = [
   { name: 'SESSION_SECRET', file: true },
+  { name: 'BALANCER_SECRET', file: true },
   { name: 'SESSION_IDLE_TTL', default: '30m' },
   { name: 'SESSION_MAX_AGE', default: '12h' },
   { name: 'SESSION_KEY_PREFIX', default: 'sess:' },
@@ -195,6 +198,15 @@ function parseSecrets (env: NodeJS.ProcessEnv, production: boolean): string[] {
   return secrets
 }
 
+/** Sent by nginx in a header it renders into its config: long, and nothing nginx would read as syntax. */
+function parseBalancerSecret (env: NodeJS.ProcessEnv): string | undefined {
+  const secret = fromEnvOrFile(env, 'BALANCER_SECRET') || undefined
+  if (secret !== undefined && !/^[A-Za-z0-9+/=_-]{32,}$/.test(secret)) {
+    throw new ConfigError(`BALANCER_SECRET must be at least ${MIN_SECRET_LENGTH} characters of A-Z a-z 0-9 + / = _ - (e.g. \`openssl rand -hex 32\`)`)
+  }
+  return secret
+}
+
 /** A compose service name (lower-case letters, digits, `-` and `_`), or unset. */
 function parseServiceName (name: string, value: string | undefined): string | undefined {
   if (!value) return undefined
@@ -253,7 +265,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       maxPerUser: integer('SESSION_MAX_PER_USER', value('SESSION_MAX_PER_USER'), 1, 10_000),
       // A request answered 503 because a command timed out never writes later: its scripts refuse by then.
       // 90 %: what Redis runs just before the deadline must still reach the replica within its timeout.
-      writeWindowMs: Math.floor(commandTimeoutMs * 0.9)
+      writeWindowMs: Math.floor(commandTimeoutMs * 0.9),
+      balancerSecret: parseBalancerSecret(env)
     },
     redis: {
       url: value('REDIS_URL'),

@@ -16,6 +16,7 @@ export function loggerOptions (replicaName: string, level: string, format: LogFo
       paths: [
         'req.headers.cookie',
         'req.headers.authorization',
+        'req.headers["x-balancer-secret"]',
         'res.headers["set-cookie"]',
         'headers.cookie',
         '*.sessionId',

@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { SessionConfig } from '../config.ts'
+import { usernameSkeleton } from '../routes/pages.ts'
 import sessionAdapter from '../session-store/fastify-adapter.ts'
 import { RedisSessionStore } from '../session-store/store.ts'
 
@@ -25,6 +26,8 @@ export function createSessionStore (app: FastifyInstance, config: SessionConfig)
     idleTtlMs: config.idleTtlMs,
     maxAgeMs: config.maxAgeMs,
     userField: 'user',
+    userKey: usernameSkeleton,
+    loginRetries: config.balancerSecret !== undefined,
     waitReplicas: config.waitReplicas,
     waitTimeoutMs: config.waitTimeoutMs,
     maxPerUser: config.maxPerUser,
@@ -40,6 +43,7 @@ export default fp<{ config: SessionConfig, store: RedisSessionStore }>(async fun
     cookieName: config.cookieName,
     cookieSecure: config.cookieSecure,
     // The browser may keep the cookie for the absolute lifetime; Redis enforces idle expiry.
-    cookieMaxAgeMs: config.maxAgeMs
+    cookieMaxAgeMs: config.maxAgeMs,
+    balancerSecret: config.balancerSecret
   })
 }, { name: 'session', dependencies: ['redis'] })

@@ -13,7 +13,7 @@
 //     (a stable stringify and a SHA-256 of the whole session) is not paid;
 //  7. `session.regenerate()` calls the store's `destroy` for the old id synchronously (so a login can tell the
 //     adapter that the old session was never written, and no delete is sent for it: see `loginSession`).
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -188,18 +188,47 @@ export class FastifySessionAdapter {
 
 /** nginx's $request_id: 32 hex digits. Fastify's own ids (req-1, req-2, …) repeat across processes: never a key. */
 const BALANCER_REQUEST_ID = /^[0-9a-f]{32}$/
+/** Sent by nginx only (it overwrites whatever a client sends): proves that the request id is nginx's own. */
+const BALANCER_SECRET_HEADER = 'x-balancer-secret'
 
 /** 192 random bits, base64url: what @fastify/session's own generator makes. */
 const randomSessionId = () => randomBytes(24).toString('base64url')
 
+const digest = (value: string) => createHash('sha256').update(value).digest()
+
+/** Whether the request carries the balancer's secret (compared in constant time). */
+function fromBalancer (request: FastifyRequest, secret: Buffer | undefined): boolean {
+  const sent = request.headers[BALANCER_SECRET_HEADER]
+  return secret !== undefined && typeof sent === 'string' && timingSafeEqual(digest(sent), secret)
+}
+
 /**
  * Makes a login safe to run twice: the new session's id. A login nginx re-sends (its replica died before
  * answering) carries the same request id and gets the same new session id as the first attempt, so a repeat
- * rewrites that one session instead of leaving a second one behind in the user's list.
+ * rewrites that one session instead of leaving a second one behind in the user's list. Request ids are not
+ * secret (logs, the X-Request-Id header): only one that comes with nginx's secret counts, else anyone who can
+ * reach a replica could replay it and be handed the user's session.
  */
-async function chooseLoginSessionId (request: FastifyRequest, reply: FastifyReply, store: RedisSessionStore): Promise<void> {
-  if (!BALANCER_REQUEST_ID.test(request.id)) return
-  request.nextSessionId = await store.loginSessionId(request.id, randomSessionId(), performance.now() - reply.elapsedTime)
+async function chooseLoginSessionId (request: FastifyRequest, reply: FastifyReply, store: RedisSessionStore, secret: Buffer | undefined): Promise<void> {
+  if (!BALANCER_REQUEST_ID.test(request.id) || !fromBalancer(request, secret)) return
+  request.nextSessionId = await store.loginSessionId(request.id, randomSessionId(), request.session.user!, performance.now() - reply.elapsedTime)
+}
+
+/**
+ * The first of several cookies of this name whose signature holds, if any. A browser sends every cookie that
+ * matches (another path's, a sibling subdomain's), and @fastify/cookie keeps the first: a stale or planted one
+ * placed first would hide the valid one, and the answer would even clear the user's cookie, logging them out.
+ */
+function firstValidCookie (header: string, name: string, signer: CachingCookieSigner): string | undefined {
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq < 0 || pair.slice(0, eq).trim() !== name) continue
+    let value = pair.slice(eq + 1).trim()
+    try {
+      value = decodeURIComponent(value)
+    } catch {} // kept as sent, as @fastify/cookie does
+    if (signer.unsign(value).valid) return value
+  }
 }
 
 /** An error answer never saves the session: @fastify/session would try again while sending the error page. */
@@ -215,19 +244,34 @@ export interface SessionAdapterOptions {
   cookieSecure: 'auto' | true
   /** How long the browser may keep the cookie; Redis enforces the idle expiry. */
   cookieMaxAgeMs: number
+  /** What nginx sends in X-Balancer-Secret; unset: no request id is trusted, a re-sent login makes a second session. */
+  balancerSecret?: string | undefined
 }
 
 export default fp<SessionAdapterOptions>(async function sessionAdapter (app, options) {
   const { store, cookieName } = options
   const adapter = new FastifySessionAdapter(store, options.cookieMaxAgeMs)
+  const balancerSecret = options.balancerSecret === undefined ? undefined : digest(options.balancerSecret)
   app.decorate('sessions', store)
   await app.register(fastifyCookie)
+  const signer = new CachingCookieSigner(options.secrets)
+  // Runs after @fastify/cookie has parsed the header, before @fastify/session reads it. Only a header naming the
+  // cookie twice is looked at again (one string search per request otherwise).
+  app.addHook('onRequest', (request, _reply, done) => {
+    const header = request.headers.cookie
+    const at = header?.indexOf(`${cookieName}=`) ?? -1
+    if (at >= 0 && header!.lastIndexOf(`${cookieName}=`) !== at) {
+      const valid = firstValidCookie(header!, cookieName, signer)
+      if (valid !== undefined) request.cookies[cookieName] = valid
+    }
+    done()
+  })
 
   // Runs just before @fastify/session's own hook, which then loads the session inside `withIncrementOnLoad`.
   app.decorateRequest('sessionIncrement', null)
   app.decorateRequest('nextSessionId', null)
   app.decorateRequest('loginSession', async function (this: FastifyRequest, reply: FastifyReply, keep: string[]) {
-    await chooseLoginSessionId(this, reply, store)
+    await chooseLoginSessionId(this, reply, store, balancerSecret)
     await adapter.regenerate(this.session, keep)
   })
   app.addHook('onRequest', (request, _reply, done) => {
@@ -274,7 +318,7 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
     store: adapter,
     idGenerator: (request) => request?.nextSessionId ?? randomSessionId(),
     // HMAC-SHA256 with the secrets in order, each cookie verified once (cookie-signer.ts).
-    secret: new CachingCookieSigner(options.secrets),
+    secret: signer,
     cookieName,
     cookie: {
       path: '/',

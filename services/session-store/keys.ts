@@ -25,6 +25,14 @@ export function loginRequestKey (prefix: string, requestId: string): string {
   return `${prefix}r:{${requestId}}`
 }
 
+/**
+ * A session ended shortly after its login: kept while nginx might still re-send that login, so that the retry does
+ * not bring the session back. Same hash slot as the session, so one script checks both.
+ */
+export function endedKey (prefix: string, sessionId: string): string {
+  return `${prefix}e:{${sessionId}}`
+}
+
 /** KEYS/SCAN patterns: every session, every user index. */
 export function keyPatterns (prefix: string): { sessions: string, indexes: string, all: string } {
   return { sessions: `${prefix}{*`, indexes: `${prefix}u:*`, all: `${prefix}*` }

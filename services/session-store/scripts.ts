@@ -54,18 +54,27 @@ return fields
 `
 
 /**
- * KEYS: a login's request-id record. ARGV: window, a fresh session id, how long to remember it (ms). Returns the
- * id recorded by an earlier attempt of the same request, or records and returns the fresh one.
+ * KEYS: a login's request-id record. ARGV: window, a fresh session id, how long to remember it (ms), the user.
+ * Returns the id recorded by an earlier attempt of the same request for the same user, or records and returns the
+ * fresh one; CONFLICT when that request id logged in another user (a replay, never a retry).
  */
 export const LOGIN_ID = `${MAY_GROW}
 local earlier = redis.call('GET', KEYS[1])
-if earlier then return earlier end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if earlier then
+  local space = string.find(earlier, ' ', 1, true)
+  if string.sub(earlier, space + 1) ~= ARGV[4] then return redis.error_reply('CONFLICT this request id logged in another user') end
+  return string.sub(earlier, 1, space - 1)
+end
+redis.call('SET', KEYS[1], ARGV[2] .. ' ' .. ARGV[4], 'PX', ARGV[3])
 return ARGV[2]
 `
 
-/** KEYS: session. ARGV: window, idle ms, max age ms, field, value, ... Returns the absolute deadline. */
+/**
+ * KEYS: session, its ended marker. ARGV: window, idle ms, max age ms, field, value, ... Returns the absolute
+ * deadline. ENDED when the session was ended meanwhile (a login re-sent after its session was logged out).
+ */
 export const CREATE = `${MAY_GROW}
+if redis.call('EXISTS', KEYS[2]) == 1 then return redis.error_reply('ENDED this session was ended') end
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('ERR session id already in use') end
 local deadline = now + tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], '@c', now, '@x', deadline, unpack(ARGV, 4))
@@ -88,11 +97,17 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 return redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
 `
 
-/** KEYS: session. ARGV: window, user field. Deletes the session and returns its user (for the index), if any. */
+/**
+ * KEYS: session, its ended marker. ARGV: window, user field, login retry window ms. Deletes the session and
+ * returns its user (for the index), if any. A session younger than the window leaves a marker until the window
+ * ends, so that a re-sent login cannot recreate it (CREATE).
+ */
 export const DESTROY = `${IN_PLACE}
-local user = redis.call('HGET', KEYS[1], ARGV[2])
+local fields = redis.call('HMGET', KEYS[1], ARGV[2], '@c')
 redis.call('DEL', KEYS[1])
-return user
+local until_ms = tonumber(fields[2] or 0) + tonumber(ARGV[3])
+if fields[2] and until_ms > now then redis.call('SET', KEYS[2], '1', 'PXAT', until_ms) end
+return fields[1]
 `
 
 /**

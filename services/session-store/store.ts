@@ -5,11 +5,11 @@
 //
 // Reads slide the idle expiry in the same script that reads (one round trip); writes send only changed fields;
 // counters use HINCRBY. fastify-adapter.ts plugs it into @fastify/session.
-import { SessionStoreUnavailableError } from '../errors.ts'
+import { LoginConflictError, SessionStoreUnavailableError } from '../errors.ts'
 import { connectionsFor, type RedisClient } from '../redis.ts'
 import { RedisClock } from './clock.ts'
 import { defineSessionCommands } from './commands.ts'
-import { CREATED_FIELD, DEADLINE_FIELD, LAST_SEEN_FIELD, loginRequestKey, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
+import { CREATED_FIELD, DEADLINE_FIELD, endedKey, LAST_SEEN_FIELD, loginRequestKey, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
 
 export interface SessionStoreOptions {
   prefix: string
@@ -17,6 +17,13 @@ export interface SessionStoreOptions {
   maxAgeMs: number
   /** The session field naming its user; sessions that have it are listed in that user's index. */
   userField?: string
+  /**
+   * Whether logins may be re-sent (loginSessionId is used, the balancer's request ids trusted): then a session ended
+   * soon after its login leaves a marker that keeps the repeat from recreating it. Default false.
+   */
+  loginRetries?: boolean
+  /** What names one user: two names with the same key share one index (default: the name itself). */
+  userKey?: (user: string) => string
   /** Creating and ending sessions succeed only once this many replicas have the change (Redis WAIT). */
   waitReplicas?: number
   waitTimeoutMs?: number
@@ -70,6 +77,12 @@ function refusedWindow (err: unknown): boolean {
  */
 const LOGIN_RETRY_WINDOW_MS = 15_000
 
+/** LOGIN_ID's answer when the request id logged in another user: null, for the caller to refuse. */
+function conflictAsNull (err: Error): null {
+  if (err.message.startsWith('CONFLICT')) return null
+  throw err
+}
+
 function encode (value: unknown): string {
   return JSON.stringify(value) ?? 'null'
 }
@@ -99,6 +112,9 @@ export class RedisSessionStore {
   readonly #idleMs: number
   readonly #maxAgeMs: number
   readonly #userField: string
+  readonly #userKey: (user: string) => string
+  /** How long after its login an ended session is marked ended: 0 when no login is ever re-sent. */
+  readonly #endedMarkerMs: number
   readonly #waitReplicas: number
   readonly #waitTimeoutMs: number
   readonly #observe: SessionStoreOptions['observe']
@@ -112,6 +128,8 @@ export class RedisSessionStore {
     this.#idleMs = options.idleTtlMs
     this.#maxAgeMs = options.maxAgeMs
     this.#userField = options.userField ?? 'user'
+    this.#userKey = options.userKey ?? (user => user)
+    this.#endedMarkerMs = options.loginRetries === true ? LOGIN_RETRY_WINDOW_MS : 0
     this.#waitReplicas = options.waitReplicas ?? 0
     this.#waitTimeoutMs = options.waitTimeoutMs ?? 250
     this.#observe = options.observe
@@ -126,7 +144,7 @@ export class RedisSessionStore {
   }
 
   userIndexKey (user: string): string {
-    return userIndexKey(this.#prefix, user)
+    return userIndexKey(this.#prefix, this.#userKey(user))
   }
 
   /**
@@ -150,13 +168,18 @@ export class RedisSessionStore {
 
   /**
    * The id of the session a login creates. nginx re-sends a login whose replica died before answering, with the
-   * same request id: the first attempt records its fresh id under that request id, and a repeat gets that
-   * id back, so it writes the same session (see #create) instead of a second one.
+   * same request id: the first attempt records its fresh id under that request id (for that user), and a repeat
+   * gets that id back, so it writes the same session (see #create) instead of a second one. The same request id
+   * for another user is a LoginConflictError. Remembered no longer than the session could expire by itself, so
+   * that only an explicit end (the ended marker, see DESTROY) must keep a repeat from recreating it.
    */
-  async loginSessionId (requestId: string, fresh: string, startedAt = performance.now()): Promise<string> {
+  async loginSessionId (requestId: string, fresh: string, user: string, startedAt = performance.now()): Promise<string> {
     // A script like every write: a login refused for a slow or full Redis leaves no record behind either.
-    return await this.#run(startedAt, async window => await this.#call('login_id', this.#redis.sessionLoginId(
-      loginRequestKey(this.#prefix, requestId), window, fresh, Math.min(LOGIN_RETRY_WINDOW_MS, this.#maxAgeMs))))
+    const id = await this.#run(startedAt, async window => await this.#call('login_id', this.#redis.sessionLoginId(
+      loginRequestKey(this.#prefix, requestId), window, fresh, Math.min(LOGIN_RETRY_WINDOW_MS, this.#idleMs, this.#maxAgeMs), user)
+      .catch(conflictAsNull)))
+    if (id === null) throw new LoginConflictError()
+    return id
   }
 
   /**
@@ -198,7 +221,7 @@ export class RedisSessionStore {
   /** Ends a session and drops it from its user's index. */
   async destroy (sessionId: string): Promise<void> {
     if (!SESSION_ID.test(sessionId)) return
-    const user = await this.#run(performance.now(), async window => await this.#call('destroy', this.#redis.sessionDestroy(this.key(sessionId), window, this.#userField)))
+    const user = await this.#run(performance.now(), async window => await this.#call('destroy', this.#destroyScript(sessionId, window)))
     const indexKey = user === null ? undefined : this.userIndexKey(decode(user) as string)
     if (indexKey) await this.#call('destroy', this.#redis.zrem(indexKey, sessionId))
     await this.#replicated([this.key(sessionId), ...(indexKey ? [indexKey] : [])])
@@ -223,7 +246,7 @@ export class RedisSessionStore {
       const [values, idleEnd] = replies[i]!
       const [created, deadline, seen, owner, ...rest] = (values ?? []) as Array<string | null>
       // A session of another user can only be here if a user field was changed in place: not this user's.
-      if (!created || owner == null || decode(owner) !== user) {
+      if (!created || owner == null || this.#userKey(decode(owner) as string) !== this.#userKey(user)) {
         stale.push(id)
         return
       }
@@ -261,10 +284,11 @@ export class RedisSessionStore {
       const ids = await this.#run(performance.now(), async window => await this.#call('destroy_all', this.#redis.sessionIndexList(indexKey, window, batch)))
       // One key per command: sessions live in different hash slots. Sessions first, then their entries, so
       // that a failure half-way leaves no session without its entry.
-      const deleted = await this.#call('destroy_all', Promise.all(ids.map(async id => await this.#redis.del(this.key(id)))))
+      const deleted = await this.#run(performance.now(), async window =>
+        await this.#call('destroy_all', Promise.all(ids.map(async id => await this.#destroyScript(id, window)))))
       if (ids.length > 0) await this.#call('destroy_all', this.#redis.zrem(indexKey, ...ids))
       written.push(...ids.map(id => this.key(id)))
-      ended += deleted.filter(n => n === 1).length
+      ended += deleted.filter(user => user !== null).length
       if (ids.length < batch) break
     }
     await this.#replicated(written)
@@ -277,7 +301,7 @@ export class RedisSessionStore {
     const flat = Object.entries(fields).flat()
     const user = fields[this.#userField]
     if (user === undefined) {
-      await this.#call('create', this.#redis.sessionCreate(this.key(sessionId), window, this.#idleMs, this.#maxAgeMs, ...flat))
+      await this.#call('create', this.#redis.sessionCreate(this.key(sessionId), endedKey(this.#prefix, sessionId), window, this.#idleMs, this.#maxAgeMs, ...flat))
     } else {
       // The index entry goes first, so that no session ever exists without it; the two keys live in different
       // hash slots, so they are two commands. On one connection they run in the order sent; a cluster may send
@@ -285,8 +309,11 @@ export class RedisSessionStore {
       // Both carry the same window: a refused index entry means a refused session (a refused session may
       // leave an index entry, pruned when listed).
       const addToIndex = this.#indexAdd(decode(user) as string, sessionId, window)
-      const create = async () => await this.#redis.sessionCreate(this.key(sessionId), window, this.#idleMs, this.#maxAgeMs, ...flat)
+      const create = async () => await this.#redis.sessionCreate(this.key(sessionId), endedKey(this.#prefix, sessionId), window, this.#idleMs,
+        this.#maxAgeMs, ...flat)
         .catch(async (err: Error) => {
+          // A repeated login whose session was ended meanwhile (logout, revoke): it stays ended.
+          if (err.message.startsWith('ENDED')) throw new LoginConflictError()
           // A repeated login (same request id, so same id) finding what its first attempt wrote for the same user: done.
           if (!err.message.includes('session id already in use') || await this.#redis.hget(this.key(sessionId), this.#userField) !== user) throw err
           return 0
@@ -294,7 +321,7 @@ export class RedisSessionStore {
       const [evicted] = await this.#call('create', this.#redis.isCluster
         ? addToIndex.then(async evicted => [evicted, await create()] as const)
         : Promise.all([addToIndex, create()]))
-      await this.#endEvicted(evicted)
+      await this.#endEvicted(evicted, window)
     }
     await this.#replicated([this.key(sessionId), ...(user === undefined ? [] : [this.userIndexKey(decode(user) as string)])])
   }
@@ -308,8 +335,13 @@ export class RedisSessionStore {
    * Deletes the sessions a login pushed out of their user's index (one command per key: other hash slots).
    * Should that fail, the login is answered 503, and such a session lives on until its idle expiry, unlisted.
    */
-  async #endEvicted (evicted: string[]): Promise<void> {
-    if (evicted.length > 0) await this.#call('evict', Promise.all(evicted.map(async id => await this.#redis.del(this.key(id)))))
+  async #endEvicted (evicted: string[], window: string): Promise<void> {
+    if (evicted.length > 0) await this.#call('evict', Promise.all(evicted.map(async id => await this.#destroyScript(id, window))))
+  }
+
+  /** Ends a session, leaving its ended marker when a re-sent login could still recreate it. Returns its user. */
+  async #destroyScript (sessionId: string, window: string): Promise<string | null> {
+    return await this.#redis.sessionDestroy(this.key(sessionId), endedKey(this.#prefix, sessionId), window, this.#userField, this.#endedMarkerMs)
   }
 
   /**
@@ -355,7 +387,7 @@ export class RedisSessionStore {
     if (sets.length === 0 && deletes.length === 0) return
     const user = after[this.#userField]
     if (user !== undefined && user !== before[this.#userField]) {
-      await this.#endEvicted(await this.#call('patch', this.#indexAdd(decode(user) as string, sessionId, window)))
+      await this.#endEvicted(await this.#call('patch', this.#indexAdd(decode(user) as string, sessionId, window)), window)
     }
     await this.#call('patch', this.#redis.sessionPatch(this.key(sessionId), window, sets.length / 2, ...sets, ...deletes))
   }
@@ -383,7 +415,7 @@ export class RedisSessionStore {
       return value
     } catch (err) {
       this.#observe?.(operation, 'error', (performance.now() - started) / 1000)
-      throw err instanceof SessionStoreUnavailableError ? err : new SessionStoreUnavailableError({ cause: err })
+      throw err instanceof SessionStoreUnavailableError || err instanceof LoginConflictError ? err : new SessionStoreUnavailableError({ cause: err })
     }
   }
 }

@@ -74,6 +74,22 @@ t.test('pages', async t => {
     t.equal(await redis.dbsize(), 0)
   })
 
+  t.test('look-alike spellings of a name are one user, shown as typed; a pile of marks is refused, in words', async t => {
+    const { app } = await buildTestApp(t, server)
+    const [plain, ligature, fullwidth] = [new User(app), new User(app), new User(app)]
+    await plain.login('fix')
+    await ligature.login('ﬁx')
+    await fullwidth.login('ＦＩＸ')
+    t.match((await plain.get('/sessions')).body, /^Sessions of fix: 3\n/, 'fix, ﬁx and ＦＩＸ: one user, three sessions')
+    t.equal((await ligature.get('/whoami')).body, 'Logged in as ﬁx\n', 'each shown as typed')
+    await fullwidth.post('/sessions/revoke-all')
+    t.equal((await plain.get('/')).body, `${TEXT.notLoggedIn}\n`, 'log out everywhere from ＦＩＸ logs fix out too')
+
+    const zalgo = await new User(app).post('/login', { username: 'x\u0300\u0301\u0302\u0303\u0304' })
+    t.equal(zalgo.statusCode, 400, 'five marks on one letter: refused')
+    t.match(zalgo.body, /at most 4 accents or other marks/, 'and the answer says how many are allowed')
+  })
+
   t.test('errors and 404s name the replica, in every format', async t => {
     const { app } = await buildTestApp(t, server)
     const user = new User(app)

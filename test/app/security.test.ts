@@ -36,4 +36,19 @@ t.test('security', async t => {
       t.ok(res.headers['referrer-policy'], `${method} ${url}: referrer policy`)
     }
   })
+
+  t.test('an invalid sid cookie placed before the valid one does not log the user out', async t => {
+    const user = new User(app)
+    await user.login('double')
+    const valid = user.cookies.get('sid')!
+    const [id] = decodeURIComponent(valid).split('.')
+    // What a sibling subdomain, another path, or a stale copy can put first in the Cookie header.
+    for (const first of ['junk', `${id}.forgedsignature`, 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.x']) {
+      const res = await user.get('/', { cookie: `sid=${first}; theme=x; sid=${valid}` })
+      t.equal(res.body, `Logged in as double. Visits: ${res.body.match(/\d+/)?.[0]}\n`, `${first} first: still logged in`)
+      t.match(res.body, /Visits: [1-9]/)
+      t.same(res.headers['set-cookie'] ?? [], [], 'and the valid cookie is not cleared')
+    }
+    t.equal((await user.get('/whoami')).body, 'Logged in as double\n', 'the session went on')
+  })
 })

@@ -138,6 +138,7 @@ t.test('nginx -t accepts every config rendered from the template', async t => {
       NGINX_ACCESS_LOG: `${dir}/access.log upstreams`,
       NGINX_RESOLVER: '',
       NGINX_PROXY_TARGET: 'replicas',
+      NGINX_BALANCER_SECRET: 'a0'.repeat(32),
       ...tlsDirectives(undefined),
       ...trustedProxyDirectives([])
     },
@@ -149,6 +150,7 @@ t.test('nginx -t accepts every config rendered from the template', async t => {
       NGINX_ACCESS_LOG: 'off',
       NGINX_RESOLVER: '',
       NGINX_PROXY_TARGET: 'replicas',
+      NGINX_BALANCER_SECRET: '',
       ...tlsDirectives({ listen: '127.0.0.1:8443', ...selfSignedPair(dir), redirectPort: 8443 }),
       ...trustedProxyDirectives(['10.0.0.5', '10.1.0.0/16', 'fd00::/8'])
     },

@@ -1,11 +1,14 @@
 // What an attacker's probe found (issue 16), each tried again on the real stack: one user's sessions are
 // bounded, a request that gave up never writes later, a full Redis refuses writes whole, and the small ones.
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
+import { findBinary } from '../../harness/binaries.ts'
 import { Browser, visitsOf } from '../../harness/client.ts'
+import { freePort } from '../../harness/ports.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { RedisServer } from '../../harness/redis-server.ts'
 import { keyPatterns, loginRequestKey, sessionKey, userIndexKey } from '../../services/session-store/keys.ts'
@@ -269,4 +272,22 @@ t.test('npm start does not print the Redis password', async t => {
   const table = output.join('\n')
   t.match(table, /redis:\/\/:\*\*\*@127\.0\.0\.1/, 'the Redis URL is shown with its password masked')
   t.notMatch(table, password, 'the password appears nowhere in the output')
+})
+
+t.test('npm start\'s own Redis wants a password, new each run, shown masked', async t => {
+  const runDir = mkdtempSync(join(tmpdir(), 'hardening-run-'))
+  const [redisPort, lbPort] = [await freePort(), await freePort()]
+  const output = (await npmStart(t, { RUN_DIR: runDir, REDIS_PORT: String(redisPort), LB_PORT: String(lbPort) })).join('\n')
+  t.teardown(() => rmSync(runDir, { recursive: true, force: true }))
+  const cli = (env: Record<string, string>) => spawnSync(findBinary('redis-cli'), ['-p', String(redisPort), 'KEYS', '*'], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } })
+  t.match(cli({}).stdout, /NOAUTH/, 'redis-cli without the password: refused')
+  const passwordFile = join(runDir, 'redis-password')
+  const password = readFileSync(passwordFile, 'utf8').trim()
+  t.ok(password.length >= 32, 'a long random password')
+  t.equal(statSync(passwordFile).mode & 0o777, 0o600, 'in a file for its owner only')
+  t.match(output, `redis://:***@127.0.0.1:${redisPort}`, 'the table shows the Redis URL with its password masked')
+  t.notMatch(output, password, 'the password appears nowhere in the output')
+
+  t.equal(await new Browser(`http://127.0.0.1:${lbPort}`).login('starter').then(res => res.status), 302, 'the replicas have it: a login works')
+  t.match(cli({ REDISCLI_AUTH: password }).stdout, /sess:/, 'with the password from the file: the keys are there')
 })

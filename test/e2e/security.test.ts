@@ -4,7 +4,7 @@ import t from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { scaled } from '../../harness/timeouts.ts'
-import { sessionHandle, sessionKey } from '../../services/session-store/keys.ts'
+import { loginRequestKey, sessionHandle, sessionKey } from '../../services/session-store/keys.ts'
 import { redisClient, startStack } from '../helpers/stack.ts'
 import { TEXT } from '../../services/views.ts'
 
@@ -209,4 +209,64 @@ t.test('the cookie: long random ids, HttpOnly, SameSite=Lax, Secure only when HT
   t.match(cookie, /; Path=\//)
   t.match(cookie, /; Secure/)
   t.notMatch(cookie, /Domain=/i, '__Host- cookies have no Domain')
+})
+
+t.test('a login\'s request id replayed straight to a replica: no way into the user\'s session, nor back into an ended one', async t => {
+  const stack = await startStack(t)
+  const direct = stack.replicas[0]!.url
+  // What anyone who can read an access log, or reach a replica's port, has: the request id and the name.
+  const replay = async (res: { headers: Headers }, username: string) => {
+    const attacker = new Browser(direct)
+    const answer = await attacker.post('/login', { username }, { headers: { 'x-request-id': res.headers.get('x-request-id')! } })
+    return { attacker, answer }
+  }
+
+  const victim = new Browser(stack.url)
+  const login = await victim.login('victim')
+  t.match(login.headers.get('x-request-id'), /^[0-9a-f]{32}$/, 'nginx\'s request id, as logged')
+  const { attacker, answer } = await replay(login, 'victim')
+  t.equal(answer.status, 302, 'within seconds of the login: an ordinary login by name (this demo has no passwords)')
+  t.not(sessionIdOf(attacker.cookies.get('sid')!), sessionIdOf(victim.cookies.get('sid')!), 'but a session of its own, not the victim\'s')
+  t.equal(visitsOf((await victim.get('/')).text), 1, 'the victim\'s count is the victim\'s alone')
+
+  const other = await replay(login, 'mallory')
+  t.equal(other.answer.status, 302, 'under another name: no 503, that name\'s own session')
+  t.equal((await other.attacker.get('/whoami')).text, 'Logged in as mallory\n')
+
+  const leaver = new Browser(stack.url)
+  const leaverLogin = await leaver.login('leaver')
+  // The cookie as a thief kept it (a jar would drop it when the site clears it).
+  const stolen = new Browser(stack.url, { cookie: `sid=${leaver.cookies.get('sid')!}` })
+  await leaver.post('/logout')
+  t.equal((await stolen.get('/')).text, NOT_LOGGED_IN, 'logged out')
+  await replay(leaverLogin, 'leaver')
+  for (let i = 0; i < 3; i++) {
+    const res = await stolen.get('/')
+    t.equal(res.text, NOT_LOGGED_IN, `the replay did not bring the ended session back (${res.servedBy})`)
+  }
+})
+
+t.test('a login whose replica hangs after recording it: nginx\'s retry on another replica gets that same session', async t => {
+  // A 2 s command timeout leaves the login's writes a 1.8 s window, time to hang its replica in between.
+  const stack = await startStack(t, { env: { REDIS_COMMAND_TIMEOUT: '2s' } })
+  const redis = redisClient(t, stack.redisUrl)
+  const browser = new Browser(stack.url)
+  // Redis holds the login's first write (its request-id record) until the replica that sent it is hung.
+  await redis.client('PAUSE', scaled(10_000), 'WRITE')
+  t.teardown(async () => { await redis.client('UNPAUSE') })
+  const pending = browser.post('/login', { username: 'gina' })
+  const name = await pollUntil('the login to reach Redis', async () =>
+    /name=(replica-\d) .*flags=b /.exec(await redis.client('LIST') as string)?.[1])
+  const hung = stack.replica(name)
+  hung.pause()
+  t.teardown(() => hung.resume())
+  await redis.client('UNPAUSE')
+  const res = await pending
+  t.equal(res.status, 302, 'the login succeeded')
+  t.not(res.servedBy, name, `on another replica than the hung ${name}`)
+  const recorded = await redis.get(loginRequestKey('sess:', res.headers.get('x-request-id')!))
+  t.equal(recorded?.split(' ')[0], sessionIdOf(browser.cookies.get('sid')!), 'with the session the hung replica had recorded')
+  hung.resume()
+  t.match((await browser.get('/sessions')).text, /^Sessions of gina: 1\n/, 'one session, the one the browser has')
+  t.equal((await browser.get('/whoami')).text, 'Logged in as gina\n')
 })

@@ -42,6 +42,13 @@ t.test('durations, bounds and switches are validated', async t => {
   t.equal(loadConfig({ REDIS_CLUSTER_NODES: 'n1', SESSION_WAIT_REPLICAS: '1' }).session.waitReplicas, 1, 'WAIT on a cluster: per node')
 })
 
+t.test('BALANCER_SECRET: long, and nothing nginx would read as syntax in its header line', async t => {
+  t.equal(loadConfig({}).session.balancerSecret, undefined, 'unset: no request id is trusted')
+  t.equal(loadConfig({ BALANCER_SECRET: 'a'.repeat(32) }).session.balancerSecret, 'a'.repeat(32))
+  t.throws(() => loadConfig({ BALANCER_SECRET: 'short' }), /at least 32 characters/)
+  t.throws(() => loadConfig({ BALANCER_SECRET: `${'a'.repeat(32)}$request_id` }), /A-Z a-z 0-9/)
+})
+
 t.test('HTTPS_ONLY: a Secure cookie with the __Host- prefix', async t => {
   t.same([loadConfig({}).session.cookieName, loadConfig({}).session.cookieSecure], ['sid', 'auto'])
   const https = loadConfig({ HTTPS_ONLY: '1' }).session

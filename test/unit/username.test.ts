@@ -1,6 +1,6 @@
 // The username rule on its own: what the login's JSON schema checks, after normalisation (routes/pages.ts).
 import t from 'tap'
-import { headerText, normaliseUsername, USERNAME } from '../../services/routes/pages.ts'
+import { headerText, MAX_MARKS, normaliseUsername, USERNAME, usernameSkeleton } from '../../services/routes/pages.ts'
 
 // As the schema validator compiles a pattern (ajv: Unicode mode), applied to what is stored.
 const rule = new RegExp(USERNAME, 'u')
@@ -35,4 +35,21 @@ t.test('a user agent sent as UTF-8 bytes reads as the browser wrote it; other by
   t.equal(headerText(Buffer.from('Zoë ✓', 'utf8').toString('latin1')), 'Zoë ✓')
   t.equal(headerText('caf\u00E9'), 'caf\u00E9', 'not valid UTF-8: kept as latin1')
   t.equal(headerText('Mozilla/5.0'), 'Mozilla/5.0')
+})
+
+t.test('one user however the name is spelled: compatibility forms and case fold to one skeleton', async t => {
+  for (const [typed, plain] of [['ﬁx', 'fix'], ['ａｌｉｃｅ', 'alice'], ['ＡＬＩＣＥ', 'alice'], ['Alice', 'alice'], ['straße', 'STRASSE'],
+    ['ΟΔΥΣΣΕΥΣ', 'οδυσσευς'], ['①', '1'], ['e\u0301', 'É']] as const) {
+    t.equal(usernameSkeleton(normaliseUsername(typed) as string), usernameSkeleton(plain), `${typed} is ${plain}`)
+  }
+  t.not(usernameSkeleton('alice'), usernameSkeleton('alicf'), 'different names stay different')
+})
+
+t.test('combining marks: a few per character, never a pile', async t => {
+  const marks = '\u0300\u0301\u0302\u0303\u0304\u0305'
+  t.ok(accepted(`x${marks.slice(0, MAX_MARKS)}yz`), `${MAX_MARKS} marks on one letter`)
+  t.notOk(accepted(`x${marks.slice(0, MAX_MARKS + 1)}yz`), `${MAX_MARKS + 1} refused`)
+  t.ok(accepted('क्षत्रिय'), 'Devanagari conjuncts and vowel signs')
+  t.ok(accepted('Tiếng Việt'), 'Vietnamese, two marks on a letter')
+  t.notOk(accepted('\u0301alice'), 'a mark cannot stand first')
 })
