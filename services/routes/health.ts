@@ -1,23 +1,32 @@
 // Liveness says the process answers; readiness says this replica should get traffic: Redis answers a PING
-// (bounded by the command timeout) and the replica is not shutting down.
+// (bounded by the command timeout), never evicts the store's keys (eviction-policy.ts, read again every 2 s) and
+// the replica is not shutting down.
 import type { FastifyPluginAsync } from 'fastify'
+import { EvictionPolicyWatch } from '../eviction-policy.ts'
 
 export interface Lifecycle {
   closing: boolean
 }
 
 const healthRoutes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, { lifecycle }) => {
+  // Started with the app, not on the first probe: a refused policy is logged even where nothing polls readiness.
+  const evictionPolicy = new EvictionPolicyWatch(app.redis, app.log)
+  app.addHook('onClose', async () => evictionPolicy.stop())
+
   app.get('/health/live', async (_request, reply) => reply.type('text/plain').send('ok\n'))
 
   app.get('/health/ready', async (request, reply) => {
     if (lifecycle.closing) return reply.code(503).type('text/plain').send('shutting down\n')
     try {
       await app.redis.ping()
-      return reply.type('text/plain').send('ready\n')
     } catch (err) {
       request.log.warn({ err: { message: (err as Error).message } }, 'not ready: redis unreachable')
       return reply.code(503).type('text/plain').send('redis unreachable\n')
     }
+    // Logged by the watch when it changes, not here at every probe.
+    const problem = await evictionPolicy.problem()
+    if (problem) return reply.code(503).type('text/plain').send(`not ready: ${problem}\n`)
+    return reply.type('text/plain').send('ready\n')
   })
 }
 
