@@ -14,6 +14,8 @@ declare module 'ioredis' {
     sessionIndexAdd(key: string, deadline: number, sessionId: string, slackMs: number, maxAgeMs: number, maxPerUser: number, maxEvictions: number): Result<string[], Context>
     sessionIndexList(key: string, deadline: number, limit: number): Result<string[], Context>
     sessionLoginId(key: string, deadline: number, freshId: string, rememberMs: number): Result<string, Context>
+    sessionLoginIdForget(key: string, deadline: number, sessionId: string): Result<number, Context>
+    sessionIndexRemove(key: string, deadline: number, sessionId: string): Result<number, Context>
   }
 }
 
@@ -28,4 +30,6 @@ export function defineSessionCommands (redis: RedisClient): void {
   define('sessionIndexAdd', scripts.INDEX_ADD)
   define('sessionIndexList', scripts.INDEX_LIST)
   define('sessionLoginId', scripts.LOGIN_ID)
+  define('sessionLoginIdForget', scripts.LOGIN_ID_FORGET)
+  define('sessionIndexRemove', scripts.INDEX_REMOVE)
 }

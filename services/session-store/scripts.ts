@@ -57,6 +57,15 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return ARGV[2]
 `
 
+/**
+ * KEYS: a login's request-id record. ARGV: deadline, the session id it must still name. Forgets the record of a
+ * refused login (1 when it did). A script for its deadline: it never runs after nginx could have re-sent the login.
+ */
+export const LOGIN_ID_FORGET = `${IN_PLACE}
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+return redis.call('DEL', KEYS[1])
+`
+
 /** KEYS: session. ARGV: deadline, idle ms, max age ms, field, value, ... Returns the absolute deadline. */
 export const CREATE = `${MAY_GROW}
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('ERR session id already in use') end
@@ -112,6 +121,14 @@ end
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[1], last[2])
 return evicted
+`
+
+/**
+ * KEYS: user index. ARGV: deadline, session id. Takes back the entry of a login whose session was refused; a script
+ * for its deadline, so it never runs after a repeat of that login has written the same entry again.
+ */
+export const INDEX_REMOVE = `${IN_PLACE}
+return redis.call('ZREM', KEYS[1], ARGV[2])
 `
 
 /**

@@ -147,6 +147,11 @@ export class RedisSessionStore {
       await this.#deadline(startedAt), fresh, Math.min(LOGIN_RETRY_WINDOW_MS, this.#maxAgeMs)))
   }
 
+  /** Forgets the request-id record of a login that was refused (see loginSessionId): it leaves nothing behind. */
+  async forgetLoginSessionId (requestId: string, sessionId: string, startedAt = Date.now()): Promise<void> {
+    await this.#call('login_id', this.#redis.sessionLoginIdForget(loginRequestKey(this.#prefix, requestId), await this.#deadline(startedAt), sessionId))
+  }
+
   /**
    * Writes a new session (after its user's index entry, so that no session escapes "log out everywhere").
    * `startedAt` (this replica's epoch ms): when the request began; its writes refuse to run much later.
@@ -259,19 +264,46 @@ export class RedisSessionStore {
       // them to two nodes, so there the session waits for the index's answer (one more round trip, at login).
       // Both carry the same deadline: a refused index entry means a refused session (a refused session may
       // leave an index entry, pruned when listed).
-      const addToIndex = this.#indexAdd(decode(user) as string, sessionId, deadline)
+      const indexed = this.#indexAdd(decode(user) as string, sessionId, deadline)
       const create = async () => await this.#redis.sessionCreate(this.key(sessionId), deadline, this.#idleMs, this.#maxAgeMs, ...flat)
         .catch(async (err: Error) => {
           // A repeated login (same request id, so same id) finding what its first attempt wrote for the same user: done.
           if (!err.message.includes('session id already in use') || await this.#redis.hget(this.key(sessionId), this.#userField) !== user) throw err
           return 0
         })
-      const [evicted] = await this.#call('create', this.#redis.isCluster
-        ? addToIndex.then(async evicted => [evicted, await create()] as const)
-        : Promise.all([addToIndex, create()]))
+      const created = this.#redis.isCluster ? indexed.then(create) : create()
+      // Both awaited even when one fails: a full Redis can refuse the second after the first filled it, and what
+      // the first wrote is then taken back.
+      const settled = Promise.allSettled([indexed, created])
+      let evicted: string[]
+      try {
+        [evicted] = await this.#call('create', Promise.all([indexed, created]))
+      } catch (err) {
+        await this.#takeBack(sessionId, decode(user) as string, deadline, await settled)
+        throw err
+      }
       await this.#endEvicted(evicted)
     }
     await this.#replicated([this.key(sessionId), ...(user === undefined ? [] : [this.userIndexKey(decode(user) as string)])])
+  }
+
+  /**
+   * A login refused half-way leaves nothing: its index entry goes when its session was refused, its session when
+   * its entry was. The sessions its entry pushed out of the index end all the same (the cap holds). By the login's
+   * deadline (the scripts refuse later), so never after a repeat of it has written them again; should this fail
+   * too, the login is refused anyway, and an entry without its session is pruned when listed.
+   */
+  async #takeBack (sessionId: string, user: string, deadline: number,
+    [indexed, created]: [PromiseSettledResult<string[]>, PromiseSettledResult<number>]): Promise<void> {
+    try {
+      if (indexed.status === 'fulfilled') await this.#endEvicted(indexed.value)
+      if (indexed.status === 'fulfilled' && created.status === 'rejected') {
+        await this.#call('create', this.#redis.sessionIndexRemove(this.userIndexKey(user), deadline, sessionId))
+      }
+      if (indexed.status === 'rejected' && created.status === 'fulfilled') {
+        await this.#call('create', this.#redis.sessionDestroy(this.key(sessionId), deadline, this.#userField))
+      }
+    } catch {}
   }
 
   async #indexAdd (user: string, sessionId: string, deadline: number): Promise<string[]> {
