@@ -7,7 +7,7 @@
 import { Cluster, type Redis } from 'ioredis'
 import type { RedisClient } from './redis.ts'
 
-/** How often the policy is read again: a change made at run time shows in readiness within this long. */
+/** How long a verdict serves readiness probes: a change made at run time shows within this long of the next probe. */
 export const POLICY_CHECK_INTERVAL_MS = 2000
 
 /** What is wrong with this server's eviction settings for the store, from its INFO memory; undefined when nothing. */
@@ -21,57 +21,68 @@ export function evictionProblem (info: string, where: string): string | undefine
     'noeviction (ElastiCache: in the parameter group; its default is volatile-lru)'
 }
 
-/** The first problem found on any primary, or undefined when every one of them never evicts. */
+/** The first problem found on any primary, or undefined when every one of them never evicts; throws when one cannot be read. */
 async function readProblem (redis: RedisClient): Promise<string | undefined> {
   const servers: Array<[Redis, string]> = redis instanceof Cluster
     ? redis.nodes('master').map(node => [node, `the Redis primary ${node.options.host}:${node.options.port}`])
     : [[redis, 'the Redis primary']]
   if (servers.length === 0) return 'no Redis Cluster primary known yet'
   const problems = await Promise.all(servers.map(async ([server, where]) => {
-    try {
-      return evictionProblem(await server.info('memory'), where)
-    } catch (err) {
-      return `cannot read the maxmemory-policy of ${where} (INFO memory): ${(err as Error).message}`
-    }
+    const info = await server.info('memory').catch((err: Error) => {
+      throw new Error(`cannot read the maxmemory-policy of ${where} (INFO memory): ${err.message}`)
+    })
+    return evictionProblem(info, where)
   }))
   return problems.find(problem => problem !== undefined)
 }
 
-/**
- * Reads the policy now and every POLICY_CHECK_INTERVAL_MS, and says what readiness should: one log line each time
- * the verdict changes, so that a refused setting is named once, not at every check.
- */
 interface Log { error: (message: string) => void, info: (message: string) => void }
 
+/**
+ * Reads the policy at start (so a refused setting is logged even where nothing probes readiness), then when readiness
+ * asks, at most every POLICY_CHECK_INTERVAL_MS; one log line each time the verdict changes, not one per check. No timer
+ * of its own: a background command at the moment a stopped replica resumes changes the order in which it sees a
+ * request and that request's closed connection (the SIGSTOP case in test/e2e/hardening.test.ts).
+ */
 export class EvictionPolicyWatch {
   readonly #redis: RedisClient
   readonly #log: Log
-  readonly #first: Promise<void>
+  #verdict: Promise<string | undefined> | undefined
+  #checkedAt = 0
   #problem: string | undefined
-  readonly #timer: NodeJS.Timeout
+  /** Whether a verdict was ever read, not just an error. */
+  #read = false
 
   constructor (redis: RedisClient, log: Log) {
     this.#redis = redis
     this.#log = log
-    this.#first = this.#check()
-    this.#timer = setInterval(() => { this.#check().catch(() => {}) }, POLICY_CHECK_INTERVAL_MS).unref()
+    this.problem().catch(() => {})
   }
 
-  /** Why this replica must not take traffic, as of the last check (the first one is awaited). */
+  /** Why this replica must not take traffic: undefined when every primary never evicts. */
   async problem (): Promise<string | undefined> {
-    await this.#first
-    return this.#problem
+    if (this.#verdict === undefined || performance.now() - this.#checkedAt >= POLICY_CHECK_INTERVAL_MS) {
+      this.#checkedAt = performance.now()
+      this.#verdict = this.#check()
+    }
+    return await this.#verdict
   }
 
-  stop (): void {
-    clearInterval(this.#timer)
-  }
-
-  async #check (): Promise<void> {
-    const problem = await readProblem(this.#redis)
-    if (problem === this.#problem) return
-    if (problem) this.#log.error(`not ready: ${problem}`)
-    else this.#log.info('ready: Redis evicts no keys (maxmemory-policy noeviction, or no maxmemory)')
-    this.#problem = problem
+  async #check (): Promise<string | undefined> {
+    let problem: string | undefined
+    try {
+      problem = await readProblem(this.#redis)
+      this.#read = true
+    } catch (err) {
+      // A policy does not change because one INFO timed out (a busy machine): the last verdict read stands.
+      if (this.#read) return this.#problem
+      problem = (err as Error).message
+    }
+    if (problem !== this.#problem) {
+      if (problem) this.#log.error(`not ready: ${problem}`)
+      else this.#log.info('ready: Redis evicts no keys (maxmemory-policy noeviction, or no maxmemory)')
+      this.#problem = problem
+    }
+    return problem
   }
 }

@@ -1,6 +1,6 @@
 // Liveness says the process answers; readiness says this replica should get traffic: Redis answers a PING
-// (bounded by the command timeout), never evicts the store's keys (eviction-policy.ts, read again every 2 s) and
-// the replica is not shutting down.
+// (bounded by the command timeout), never evicts the store's keys (eviction-policy.ts, read again at most every
+// 2 s) and the replica is not shutting down.
 import type { FastifyPluginAsync } from 'fastify'
 import { EvictionPolicyWatch } from '../eviction-policy.ts'
 
@@ -9,9 +9,7 @@ export interface Lifecycle {
 }
 
 const healthRoutes: FastifyPluginAsync<{ lifecycle: Lifecycle }> = async (app, { lifecycle }) => {
-  // Started with the app, not on the first probe: a refused policy is logged even where nothing polls readiness.
   const evictionPolicy = new EvictionPolicyWatch(app.redis, app.log)
-  app.addHook('onClose', async () => evictionPolicy.stop())
 
   app.get('/health/live', async (_request, reply) => reply.type('text/plain').send('ok\n'))
 
