@@ -8,10 +8,10 @@ import { Cluster, type Redis } from 'ioredis'
 import type { RedisClient } from './redis.ts'
 
 /** How long a verdict serves readiness probes: a change made at run time shows within this long of the next probe. */
-export const POLICY_CHECK_INTERVAL_MS = 2000
+const POLICY_CHECK_INTERVAL_MS = 2000
 
 /** What is wrong with this server's eviction settings for the store, from its INFO memory; undefined when nothing. */
-export function evictionProblem (info: string, where: string): string | undefined {
+function evictionProblem (info: string, where: string): string | undefined {
   const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1]
   const maxmemory = Number(/^maxmemory:(\d+)/m.exec(info)?.[1])
   if (policy === undefined || Number.isNaN(maxmemory)) return `INFO memory of ${where} does not say its maxmemory-policy`
@@ -26,7 +26,7 @@ async function readProblem (redis: RedisClient): Promise<string | undefined> {
   const servers: Array<[Redis, string]> = redis instanceof Cluster
     ? redis.nodes('master').map(node => [node, `the Redis primary ${node.options.host}:${node.options.port}`])
     : [[redis, 'the Redis primary']]
-  if (servers.length === 0) return 'no Redis Cluster primary known yet'
+  if (servers.length === 0) throw new Error('no Redis Cluster primary known yet')
   const problems = await Promise.all(servers.map(async ([server, where]) => {
     const info = await server.info('memory').catch((err: Error) => {
       throw new Error(`cannot read the maxmemory-policy of ${where} (INFO memory): ${err.message}`)

@@ -262,8 +262,8 @@ export class RedisSessionStore {
       // The index entry goes first, so that no session ever exists without it; the two keys live in different
       // hash slots, so they are two commands. On one connection they run in the order sent; a cluster may send
       // them to two nodes, so there the session waits for the index's answer (one more round trip, at login).
-      // Both carry the same deadline: a refused index entry means a refused session (a refused session may
-      // leave an index entry, pruned when listed).
+      // Both carry the same deadline: a refused index entry means a refused session (and a refused session's
+      // entry is taken back, see #takeBack).
       const indexed = this.#indexAdd(decode(user) as string, sessionId, deadline)
       const create = async () => await this.#redis.sessionCreate(this.key(sessionId), deadline, this.#idleMs, this.#maxAgeMs, ...flat)
         .catch(async (err: Error) => {
