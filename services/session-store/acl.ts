@@ -3,9 +3,9 @@
 import { keyPatterns } from './keys.ts'
 
 /**
- * Connect (HELLO, CLIENT SETNAME, PING, INFO for ioredis' ready check, ROLE behind Sentinel, QUIT), run the
- * store's and the login rate limiter's scripts and the commands inside them, list and end a user's sessions, WAIT
- * for replicas, record a login's request id (SET); and only on keys under the prefix.
+ * Connect (HELLO, CLIENT SETNAME, PING, INFO for ioredis' ready check and readiness' eviction-policy check, ROLE
+ * behind Sentinel, QUIT), run the store's and the login rate limiter's scripts and the commands inside them, list
+ * and end a user's sessions, WAIT for replicas, record a login's request id (SET); and only on keys under the prefix.
  */
 export function aclRules (prefix: string): string {
   return `resetkeys ~${keyPatterns(prefix).all} resetchannels -@all ` +

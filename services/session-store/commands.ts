@@ -15,6 +15,8 @@ declare module 'ioredis' {
     sessionIndexAdd(key: string, window: string, sessionId: string, slackMs: number, maxAgeMs: number, maxPerUser: number, maxEvictions: number): Result<string[], Context>
     sessionIndexList(key: string, window: string, limit: number): Result<string[], Context>
     sessionLoginId(key: string, window: string, freshId: string, rememberMs: number, user: string): Result<string, Context>
+    sessionLoginIdForget(key: string, window: string, sessionId: string): Result<number, Context>
+    sessionIndexRemove(key: string, window: string, sessionId: string): Result<number, Context>
   }
 }
 
@@ -29,4 +31,6 @@ export function defineSessionCommands (redis: RedisClient): void {
   define('sessionIndexAdd', scripts.INDEX_ADD)
   define('sessionIndexList', scripts.INDEX_LIST)
   define('sessionLoginId', scripts.LOGIN_ID)
+  define('sessionLoginIdForget', scripts.LOGIN_ID_FORGET)
+  define('sessionIndexRemove', scripts.INDEX_REMOVE)
 }

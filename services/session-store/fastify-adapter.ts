@@ -272,7 +272,13 @@ export default fp<SessionAdapterOptions>(async function sessionAdapter (app, opt
   app.decorateRequest('nextSessionId', null)
   app.decorateRequest('loginSession', async function (this: FastifyRequest, reply: FastifyReply, keep: string[]) {
     await chooseLoginSessionId(this, reply, store, balancerSecret)
-    await adapter.regenerate(this.session, keep)
+    try {
+      await adapter.regenerate(this.session, keep)
+    } catch (err) {
+      // A refused login leaves nothing behind, the record of its request id included.
+      if (this.nextSessionId !== null) await store.forgetLoginSessionId(this.id, this.nextSessionId, performance.now() - reply.elapsedTime).catch(() => {})
+      throw err
+    }
   })
   app.addHook('onRequest', (request, _reply, done) => {
     const field = request.routeOptions.config.sessionIncrement

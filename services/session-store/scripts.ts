@@ -70,6 +70,16 @@ return ARGV[2]
 `
 
 /**
+ * KEYS: a login's request-id record. ARGV: window, the session id it must still name. Forgets the record of a
+ * refused login (1 when it did). A script for its window: it never runs after nginx could have re-sent the login.
+ */
+export const LOGIN_ID_FORGET = `${IN_PLACE}
+local record = redis.call('GET', KEYS[1])
+if not record or string.sub(record, 1, #ARGV[2] + 1) ~= ARGV[2] .. ' ' then return 0 end
+return redis.call('DEL', KEYS[1])
+`
+
+/**
  * KEYS: session, its ended marker. ARGV: window, idle ms, max age ms, field, value, ... Returns the absolute
  * deadline. ENDED when the session was ended meanwhile (a login re-sent after its session was logged out).
  */
@@ -134,6 +144,14 @@ end
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[1], last[2])
 return evicted
+`
+
+/**
+ * KEYS: user index. ARGV: window, session id. Takes back the entry of a login whose session was refused; a script
+ * for its window, so it never runs after a repeat of that login has written the same entry again.
+ */
+export const INDEX_REMOVE = `${IN_PLACE}
+return redis.call('ZREM', KEYS[1], ARGV[2])
 `
 
 /**

@@ -182,6 +182,12 @@ export class RedisSessionStore {
     return id
   }
 
+  /** Forgets the request-id record of a login that was refused (see loginSessionId): it leaves nothing behind. */
+  async forgetLoginSessionId (requestId: string, sessionId: string, startedAt = performance.now()): Promise<void> {
+    await this.#run(startedAt, async window =>
+      await this.#call('login_id', this.#redis.sessionLoginIdForget(loginRequestKey(this.#prefix, requestId), window, sessionId)))
+  }
+
   /**
    * Writes a new session (after its user's index entry, so that no session escapes "log out everywhere").
    * `startedAt` (`performance.now()`): when the request began; its writes refuse to run much later.
@@ -306,9 +312,9 @@ export class RedisSessionStore {
       // The index entry goes first, so that no session ever exists without it; the two keys live in different
       // hash slots, so they are two commands. On one connection they run in the order sent; a cluster may send
       // them to two nodes, so there the session waits for the index's answer (one more round trip, at login).
-      // Both carry the same window: a refused index entry means a refused session (a refused session may
-      // leave an index entry, pruned when listed).
-      const addToIndex = this.#indexAdd(decode(user) as string, sessionId, window)
+      // Both carry the same window: a refused index entry means a refused session (and a refused session's
+      // entry is taken back, see #takeBack).
+      const indexed = this.#indexAdd(decode(user) as string, sessionId, window)
       const create = async () => await this.#redis.sessionCreate(this.key(sessionId), endedKey(this.#prefix, sessionId), window, this.#idleMs,
         this.#maxAgeMs, ...flat)
         .catch(async (err: Error) => {
@@ -318,12 +324,40 @@ export class RedisSessionStore {
           if (!err.message.includes('session id already in use') || await this.#redis.hget(this.key(sessionId), this.#userField) !== user) throw err
           return 0
         })
-      const [evicted] = await this.#call('create', this.#redis.isCluster
-        ? addToIndex.then(async evicted => [evicted, await create()] as const)
-        : Promise.all([addToIndex, create()]))
+      const created = this.#redis.isCluster ? indexed.then(create) : create()
+      // Both awaited even when one fails: a full Redis can refuse the second after the first filled it, and what
+      // the first wrote is then taken back.
+      const settled = Promise.allSettled([indexed, created])
+      let evicted: string[]
+      try {
+        [evicted] = await this.#call('create', Promise.all([indexed, created]))
+      } catch (err) {
+        await this.#takeBack(sessionId, decode(user) as string, window, await settled)
+        throw err
+      }
       await this.#endEvicted(evicted, window)
     }
     await this.#replicated([this.key(sessionId), ...(user === undefined ? [] : [this.userIndexKey(decode(user) as string)])])
+  }
+
+  /**
+   * A login refused half-way leaves nothing: its index entry goes when its session was refused, its session when
+   * its entry was. The sessions its entry pushed out of the index end all the same (the cap holds). Within the
+   * login's window (the scripts refuse later), so never after a repeat of it has written them again; should this
+   * fail too, the login is refused anyway, and an entry without its session is pruned when listed.
+   */
+  async #takeBack (sessionId: string, user: string, window: string,
+    [indexed, created]: [PromiseSettledResult<string[]>, PromiseSettledResult<number>]): Promise<void> {
+    try {
+      if (indexed.status === 'fulfilled') await this.#endEvicted(indexed.value, window)
+      if (indexed.status === 'fulfilled' && created.status === 'rejected') {
+        await this.#call('create', this.#redis.sessionIndexRemove(this.userIndexKey(user), window, sessionId))
+      }
+      if (indexed.status === 'rejected' && created.status === 'fulfilled') {
+        // No ended marker (retry window 0): this session was never answered to anyone, nothing can re-send it.
+        await this.#call('create', this.#redis.sessionDestroy(this.key(sessionId), endedKey(this.#prefix, sessionId), window, this.#userField, 0))
+      }
+    } catch {}
   }
 
   async #indexAdd (user: string, sessionId: string, window: string): Promise<string[]> {

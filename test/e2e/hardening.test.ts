@@ -10,6 +10,7 @@ import { findBinary } from '../../harness/binaries.ts'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { freePort } from '../../harness/ports.ts'
 import { pollUntil } from '../../harness/processes.ts'
+import { scaled } from '../../harness/timeouts.ts'
 import { RedisServer } from '../../harness/redis-server.ts'
 import { keyPatterns, loginRequestKey, sessionKey, userIndexKey } from '../../services/session-store/keys.ts'
 import { npmStart } from '../helpers/npm-start.ts'
@@ -183,6 +184,53 @@ t.test('Redis full (maxmemory, noeviction): logins refused whole, nothing writte
   await back.login('after-full')
   t.equal(visitsOf((await back.get('/')).text), 1, 'the limit raised: logins work again, no restart')
   t.comment(`full Redis: 40 logins 503, keys ${keysBefore} before and after, memory +${memoryAfter - memoryBefore} bytes`)
+})
+
+t.test('Redis filling up while logins arrive 20 at a time: each one 302 and whole, or 503 and nothing left', async t => {
+  const stack = await startStack(t)
+  const redis = redisClient(t, stack.redisUrl)
+  const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1])
+  type Login = { name: string, browser: Browser, status: number, requestId: string }
+  const logins: Login[] = []
+  const burst = async () => await Promise.all(Array.from({ length: 20 }, async (_, i): Promise<Login> => {
+    const name = `edge${logins.length / 20}-${i}`
+    const browser = new Browser(stack.url)
+    const res = await browser.post('/login', { username: name })
+    return { name, browser, status: res.status, requestId: res.headers.get('x-request-id')! }
+  }))
+  // The first logins on a fresh Redis grow its tables by far more than a login's ~600 bytes: not part of the margin.
+  logins.push(...await burst())
+
+  await redis.config('SET', 'maxmemory-policy', 'noeviction', 'maxmemory', String(await usedMemory() + 32 * 1024))
+  t.teardown(async () => { await redis.config('SET', 'maxmemory', '0') })
+  // Logins arrive while Redis crosses its limit: some of a login's writes (request-id record, index entry,
+  // session) land, the next is refused. Bursts until one has a refusal (the noise in used_memory may leave room).
+  await pollUntil('a login refused for a full Redis', async () => {
+    const answers = await burst()
+    logins.push(...answers)
+    return answers.some(l => l.status === 503) || undefined
+  }, scaled(30_000), 0)
+
+  const refused = logins.filter(l => l.status === 503)
+  const accepted = logins.filter(l => l.status === 302)
+  t.equal(refused.length + accepted.length, logins.length, `every login answered 302 or 503 (${accepted.length} and ${refused.length})`)
+  const keys = new Set(await redis.keys('sess:*'))
+  const owners = new Map<string, number>()
+  for (const key of await redis.keys(keyPatterns('sess:').sessions)) {
+    const owner = JSON.parse(await redis.hget(key, 'user') ?? 'null') as string
+    owners.set(owner, (owners.get(owner) ?? 0) + 1)
+  }
+  const leftBehind = refused.flatMap(l => [
+    ...[userIndexKey('sess:', l.name), loginRequestKey('sess:', l.requestId)].filter(key => keys.has(key)),
+    ...(owners.has(l.name) ? [`a session of ${l.name}`] : [])
+  ])
+  t.same(leftBehind, [], `the ${refused.length} refused logins left nothing: no session, index entry or request-id record`)
+  t.same(accepted.filter(l => owners.get(l.name) !== 1 || !keys.has(userIndexKey('sess:', l.name))).map(l => l.name), [],
+    `each of the ${accepted.length} logins answered 302 has its session and index entry`)
+  const open = await Promise.all(accepted.map(async l => (await l.browser.get('/whoami')).status))
+  t.same(open, accepted.map(() => 200), 'and is logged in')
+  t.comment(`Redis filling up: ${logins.length} logins in bursts of 20, ${accepted.length} answered 302, ${refused.length} 503; ` +
+    `left behind by the refused ones: ${leftBehind.length} keys`)
 })
 
 t.test('the small ones', async t => {

@@ -47,6 +47,8 @@ t.test('over TLS as a user limited to the store\'s commands and keys: everything
   t.equal((await laptop.post('/preferences', { theme: 'dark' })).status, 302)
   t.match((await laptop.get('/sessions')).text, /^Sessions of tls: 2/, 'the user index')
   t.equal((await laptop.post('/sessions/revoke-all')).status, 302, 'log out everywhere')
+  const ready = await Promise.all(stack.replicas.map(async r => (await fetch(`${r.url}/health/ready`)).status))
+  t.same(ready, stack.replicas.map(() => 200), 'ready: this user may read the eviction policy (INFO memory)')
   t.equal((await phone.get('/')).text, `${TEXT.notLoggedIn}\n`)
 
   const restricted = new Redis({ host: 'localhost', port: tlsPort, username: 'sessions', password, tls: { ca: readFileSync(certs.ca) }, lazyConnect: true })

@@ -5,7 +5,9 @@
 import { Cluster as RedisCluster } from 'ioredis'
 import t from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
+import { pollUntil } from '../../harness/processes.ts'
 import { withClient } from '../../harness/redis-server.ts'
+import { scaled } from '../../harness/timeouts.ts'
 import { startOnRedisCluster } from '../helpers/cluster-stack.ts'
 import { userIndexKey } from '../../services/session-store/keys.ts'
 import { TEXT } from '../../services/views.ts'
@@ -63,4 +65,17 @@ t.test('on Redis Cluster, as the least-privilege user: sessions spread over the 
     else t.equal(res.status, 302, `login ${logins} accepted`)
   }
   t.equal(refusedAt, LOGIN_LIMIT + 1, `login ${LOGIN_LIMIT + 1} within the minute is refused (429)`)
+
+  // Readiness reads the eviction policy of every primary (INFO, allowed to this user): one that may evict is enough.
+  const readiness = async () => await Promise.all(stack.replicas.map(async r => {
+    const res = await fetch(`${r.url}/health/ready`)
+    return `${res.status} ${await res.text()}`
+  }))
+  t.same((await readiness()).map(r => r.slice(0, 3)), stack.replicas.map(() => '200'), 'every primary evicts nothing: ready')
+  const evicting = primaries.at(-1)!
+  await withClient(evicting.port, async redis => await redis.config('SET', 'maxmemory', '64mb', 'maxmemory-policy', 'volatile-lru'))
+  const named = `127.0.0.1:${evicting.port} has maxmemory-policy volatile-lru`
+  await pollUntil(`every replica to refuse readiness naming ${named}`, async () =>
+    (await readiness()).every(r => r.startsWith('503') && r.includes(named)) || undefined, scaled(15_000), 100)
+  t.pass(`one primary set to volatile-lru: every replica not ready, naming it (${named})`)
 })
