@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Redis } from 'ioredis'
-import { findBinary } from './binaries.ts'
+import { currentEngine } from './engines.ts'
 import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer, withClient } from './redis-server.ts'
 import { scaled } from './timeouts.ts'
@@ -174,7 +174,7 @@ export class RedisClusterGroup {
   }
 
   async #cli (...args: string[]): Promise<string> {
-    const { stdout } = await run(findBinary('redis-cli'), args, { timeout: scaled(120_000) })
+    const { stdout } = await run(currentEngine().cli, args, { timeout: scaled(120_000) })
     return stdout
   }
 
