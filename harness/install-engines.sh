@@ -37,9 +37,9 @@ install_engine () {
   mount -t proc proc "$root/proc"
   local status=0
   { chroot "$root" apt-get update -qq &&
-    chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${PACKAGES[$engine]}; } || status=$?
+    chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${PACKAGES[$engine]}; } >"$dir/apt.log" 2>&1 || status=$?
   umount "$root/proc"
-  [ "$status" -eq 0 ] || return "$status"
+  [ "$status" -eq 0 ] || { tail -n 20 "$dir/apt.log"; return "$status"; }
   local loader
   loader=$(cd "$root" && compgen -G 'lib64/ld-linux-*.so.*' || compgen -G 'lib/ld-linux-*.so.*')
   local libs=$root/usr/lib/$(uname -m)-linux-gnu:$root/lib/$(uname -m)-linux-gnu
