@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Redis } from 'ioredis'
-import { findBinary } from './binaries.ts'
+import { currentEngine } from './engines.ts'
 import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer, withClient } from './redis-server.ts'
 import { scaled } from './timeouts.ts'
@@ -187,8 +187,8 @@ export class RedisClusterGroup {
 
   async #cli (...args: string[]): Promise<string> {
     // The password through the environment, not the command line, which any local user can read.
-    const env = this.#options.password === undefined ? process.env : { ...process.env, REDISCLI_AUTH: this.#options.password }
-    const { stdout } = await run(findBinary('redis-cli'), args, { timeout: scaled(120_000), env })
+    const env = this.#options.password === undefined ? process.env : { ...process.env, REDISCLI_AUTH: this.#options.password, VALKEYCLI_AUTH: this.#options.password }
+    const { stdout } = await run(currentEngine().cli, args, { timeout: scaled(120_000), env })
     return stdout
   }
 

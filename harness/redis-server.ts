@@ -3,7 +3,7 @@
 import { chmodSync, mkdirSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { Redis } from 'ioredis'
-import { findBinary } from './binaries.ts'
+import { currentEngine } from './engines.ts'
 import { startOnFreePort } from './ports.ts'
 import { type LineListener, ManagedProcess } from './processes.ts'
 import { scaled } from './timeouts.ts'
@@ -101,7 +101,7 @@ export class RedisServer {
   }
 
   async #spawn (): Promise<void> {
-    this.process = new ManagedProcess(this.name, findBinary('redis-server'), this.#args, { PATH: process.env.PATH }, this.#onLine)
+    this.process = new ManagedProcess(this.name, currentEngine().server, this.#args, { PATH: process.env.PATH }, this.#onLine)
     await this.process.untilReady(`${this.name} on port ${this.port}`, async () => {
       const reply = await redisCommand(this.port, 'PING', undefined, this.password)
       // NOAUTH: up, and wants a password not given here (so it cannot be asked whose it is); with this server's

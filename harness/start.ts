@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { appendFileSync, chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { installMissing, MissingBinaryError } from './binaries.ts'
+import { currentEngine, engineName } from './engines.ts'
 import { LocalStack } from './local-stack.ts'
 import { RedisClusterGroup } from './redis-cluster.ts'
 import { colourFor, formatLine } from './log-format.ts'
@@ -34,8 +35,11 @@ const print = (source: string, line: string) => {
 // The one place besides CI that installs anything: the user asked for the stack to run here.
 try {
   const cluster = Boolean(env.REDIS_CLUSTER && env.REDIS_CLUSTER !== '0')
-  const redis = cluster ? ['redis-server', 'redis-cli'] : env.REDIS_URL ? [] : ['redis-server']
+  const needsRedis = cluster || !env.REDIS_URL
+  // Another engine (REDIS_ENGINE) is installed by harness/install-engines.sh, not here: only checked.
+  const redis = !needsRedis || engineName() !== 'host' ? [] : cluster ? ['redis-server', 'redis-cli'] : ['redis-server']
   installMissing(['nginx', ...redis, ...(env.TLS_CERT_FILE ? [] : ['openssl'])], line => print('launcher', line))
+  if (needsRedis) currentEngine()
 } catch (err) {
   if (!(err instanceof MissingBinaryError)) throw err
   console.error(err.message)

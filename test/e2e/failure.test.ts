@@ -10,8 +10,11 @@ import { scaled } from '../../harness/timeouts.ts'
 import { startStack } from '../helpers/stack.ts'
 import { TEXT } from '../../services/views.ts'
 import { AccessLog, UserLoad } from '../helpers/load.ts'
+import { commentEngine } from '../helpers/engine.ts'
 
 const addressOf = (replica: { port: number }) => `127.0.0.1:${replica.port}`
+
+commentEngine(t)
 
 t.test('a replica killed under load (GETs and POSTs, logins included): nothing fails, nothing is lost or left behind', async t => {
   const log = new AccessLog()

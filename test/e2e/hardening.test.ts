@@ -15,6 +15,7 @@ import { RedisServer } from '../../harness/redis-server.ts'
 import { keyPatterns, loginRequestKey, sessionKey, userIndexKey } from '../../services/session-store/keys.ts'
 import { npmStart } from '../helpers/npm-start.ts'
 import { redisClient, startStack } from '../helpers/stack.ts'
+import { commentEngine } from '../helpers/engine.ts'
 
 const json = { accept: 'application/json' }
 
@@ -23,6 +24,8 @@ async function timed<T> (fn: () => Promise<T>): Promise<[T, number]> {
   const value = await fn()
   return [value, Math.round(performance.now() - start)]
 }
+
+commentEngine(t)
 
 t.test('a flood of logins on one name: at most the cap live, the oldest ended, every page stays fast', async t => {
   const cap = 20

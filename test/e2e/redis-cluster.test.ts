@@ -11,8 +11,11 @@ import { scaled } from '../../harness/timeouts.ts'
 import { startOnRedisCluster } from '../helpers/cluster-stack.ts'
 import { userIndexKey } from '../../services/session-store/keys.ts'
 import { TEXT } from '../../services/views.ts'
+import { commentEngine } from '../helpers/engine.ts'
 
 const LOGIN_LIMIT = 30
+
+commentEngine(t)
 
 t.test('on Redis Cluster, as the least-privilege user: sessions spread over the shards, counted, listed, revoked and rate-limited as on one Redis', async t => {
   const { group, stack } = await startOnRedisCluster(t, { acl: true, env: { LOGIN_RATE_LIMIT: String(LOGIN_LIMIT) } })

@@ -9,11 +9,14 @@ import { RedisServer } from '../../harness/redis-server.ts'
 import { FastifySessionAdapter } from '../../services/session-store/fastify-adapter.ts'
 import { sessionKey, userIndexKey } from '../../services/session-store/keys.ts'
 import { RedisSessionStore } from '../../services/session-store/store.ts'
+import { commentEngine } from '../helpers/engine.ts'
 
 exitWithChildrenOnSignals()
 
 const ID_A = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
 const ID_B = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'
+
+commentEngine(t)
 
 t.test('the store API against a real Redis', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'store-api-'))

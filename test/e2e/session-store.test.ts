@@ -8,6 +8,7 @@ import { scaled } from '../../harness/timeouts.ts'
 import { redisClient, startStack } from '../helpers/stack.ts'
 import { keyPatterns, sessionKey, userIndexKey } from '../../services/session-store/keys.ts'
 import { TEXT } from '../../services/views.ts'
+import { commentEngine } from '../helpers/engine.ts'
 
 async function commandStats (redis: Redis): Promise<Record<string, number>> {
   const info = await redis.info('commandstats')
@@ -27,6 +28,8 @@ function delta (before: Record<string, number>, after: Record<string, number>): 
   for (const [name, n] of Object.entries(after)) if (n !== (before[name] ?? 0)) out[name] = n - (before[name] ?? 0)
   return out
 }
+
+commentEngine(t)
 
 t.test('store behaviour through nginx and three replicas', async t => {
   const stack = await startStack(t)
