@@ -1,6 +1,6 @@
-// `npm run test:engines [engine…]`: the store's e2e tests once per engine (README, Engines tested), every engine
-// of harness/engines.ts when none is named. Each run is tap with REDIS_ENGINE set, so the whole stack of every test
-// (cluster nodes, `npm start` included) runs on that engine. Ends with a line per engine and a total, and fails when
+// `npm run test:engines [engine…]`: the store's e2e tests once per engine (README, Engines tested): the engines
+// named, or REDIS_ENGINE's, or every engine of harness/engines.ts. Each run is tap with REDIS_ENGINE set, so the
+// whole stack of every test (cluster nodes, `npm start` included) runs on that engine. Ends with a line per engine and a total, and fails when
 // any engine's run failed or an engine is not installed (named with the command that installs it).
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -14,9 +14,10 @@ import { PROJECT_ROOT } from './paths.ts'
 export const STORE_TEST_FILES = ['session-store', 'session-store-api', 'failure', 'hardening', 'redis-cluster']
   .map(name => join(PROJECT_ROOT, 'dist', 'test', 'e2e', `${name}.test.js`))
 
+// Engines named on the command line, else the one REDIS_ENGINE names, else all of them.
 const names = process.argv.length > 2
   ? process.argv.slice(2).map(name => engineName({ REDIS_ENGINE: name }))
-  : Object.keys(ENGINES) as EngineName[]
+  : process.env.REDIS_ENGINE ? [engineName()] : Object.keys(ENGINES) as EngineName[]
 
 const missing = names.flatMap(name => {
   try {
