@@ -1,9 +1,10 @@
 // Every error a replica answers with on purpose, in one table (as Fastify keeps its own in lib/errors.js).
 // The status code travels with the error; the error handler (app.ts) turns it into a page.
 import createError from '@fastify/error'
+import { MAX_MARKS } from './username.ts'
 import { TEXT } from './views.ts'
 
-export const USERNAME_RULE = 'A username is 1 to 64 letters (any script) or digits, each with at most 4 accents or other marks, ' +
+export const USERNAME_RULE = `A username is 1 to 64 letters (any script) or digits, each with at most ${MAX_MARKS} accents or other marks, ` +
   'with . _ @ - and single spaces inside, and nothing invisible'
 
 /** A Redis failure or timeout: the request cannot be served now, and nothing was half-written. */

@@ -3,9 +3,9 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { SessionConfig } from '../config.ts'
-import { usernameSkeleton } from '../routes/pages.ts'
 import sessionAdapter from '../session-store/fastify-adapter.ts'
 import { RedisSessionStore } from '../session-store/store.ts'
+import { usernameSkeleton } from '../username.ts'
 
 declare module 'fastify' {
   interface Session {

@@ -1,6 +1,7 @@
 // The username rule on its own: what the login's JSON schema checks, after normalisation (routes/pages.ts).
 import t from 'tap'
-import { headerText, MAX_MARKS, normaliseUsername, USERNAME, usernameSkeleton } from '../../services/routes/pages.ts'
+import { headerText } from '../../services/routes/pages.ts'
+import { MAX_MARKS, normaliseUsername, USERNAME, usernameSkeleton } from '../../services/username.ts'
 
 // As the schema validator compiles a pattern (ajv: Unicode mode), applied to what is stored.
 const rule = new RegExp(USERNAME, 'u')
