@@ -52,7 +52,13 @@ function tailLines (path: string, onLine: (line: string) => void): () => void {
   let offset = statSync(path).size
   let rest = ''
   const read = () => {
-    const size = statSync(path).size
+    // A log removed under a running nginx (its directory deleted) ends the tail, not the process that reads it.
+    let size: number
+    try {
+      size = statSync(path).size
+    } catch {
+      return
+    }
     if (size <= offset) return
     const fd = openSync(path, 'r')
     const chunk = Buffer.alloc(size - offset)

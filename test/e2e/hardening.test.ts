@@ -329,7 +329,6 @@ t.test('npm start\'s own Redis wants a password, new each run, shown masked', as
   const runDir = mkdtempSync(join(tmpdir(), 'hardening-run-'))
   const [redisPort, lbPort] = [await freePort(), await freePort()]
   const output = (await npmStart(t, { RUN_DIR: runDir, REDIS_PORT: String(redisPort), LB_PORT: String(lbPort) })).join('\n')
-  t.teardown(() => rmSync(runDir, { recursive: true, force: true }))
   const cli = (env: Record<string, string>) => spawnSync(findBinary('redis-cli'), ['-p', String(redisPort), 'KEYS', '*'], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } })
   t.match(cli({}).stdout, /NOAUTH/, 'redis-cli without the password: refused')
   const passwordFile = join(runDir, 'redis-password')

@@ -10,9 +10,12 @@ import { freePort } from '../../harness/ports.ts'
 import { ManagedProcess } from '../../harness/processes.ts'
 import { scaled } from '../../harness/timeouts.ts'
 
-/** Starts it with one replica and `env` on top; resolves once it prints its start table. Returns every line it printed. */
+/**
+ * Starts it with one replica and `env` on top; resolves once it prints its start table. Returns every line it printed.
+ * The run directory (env.RUN_DIR, or a temporary one) is removed once it has stopped, never while it runs.
+ */
 export async function npmStart (t: Test, env: Record<string, string>): Promise<string[]> {
-  const runDir = mkdtempSync(join(tmpdir(), 'npm-start-'))
+  const runDir = env.RUN_DIR ?? mkdtempSync(join(tmpdir(), 'npm-start-'))
   const output: string[] = []
   const start = new ManagedProcess('start', process.execPath, [join(PROJECT_ROOT, 'dist', 'harness', 'start.js')], {
     PATH: process.env.PATH,
