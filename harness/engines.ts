@@ -7,7 +7,7 @@ import { accessSync, constants } from 'node:fs'
 import { join } from 'node:path'
 import { findBinary, MissingBinaryError } from './binaries.ts'
 
-/** The engines the matrix runs (README, Engines tested); keep in step with harness/install-engines.sh. */
+/** The engines the matrix runs (docs/testing.md, Engines tested); keep in step with harness/install-engines.sh. */
 export const ENGINES = {
   host: { server: 'redis-server', cli: 'redis-cli' },
   'redis-8.0': { server: 'redis-server', cli: 'redis-cli' },

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the engines the store's e2e tests run on besides the host's redis-server (README, Engines tested): for
+# Installs the engines the store's e2e tests run on besides the host's redis-server (docs/testing.md, Engines tested): for
 # each, a minimal Debian root file system from the suite that ships it, and wrappers in <dir>/<engine>/bin that run
 # its binaries on the host with that root's own loader and libraries, so they take host paths (data directories,
 # configs, TLS files) as they are. Run by .ci/run, never by the tests. Idempotent: an installed engine is skipped.

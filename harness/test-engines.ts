@@ -1,4 +1,4 @@
-// `npm run test:engines [engine…]`: the store's e2e tests once per engine (README, Engines tested): the engines
+// `npm run test:engines [engine…]`: the store's e2e tests once per engine (docs/testing.md, Engines tested): the engines
 // named, or REDIS_ENGINE's, or every engine of harness/engines.ts. Each run is tap with REDIS_ENGINE set, so the
 // whole stack of every test (cluster nodes, `npm start` included) runs on that engine. Ends with a line per engine and a total, and fails when
 // any engine's run failed or an engine is not installed (named with the command that installs it).

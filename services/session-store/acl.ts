@@ -1,4 +1,4 @@
-// The least a Redis user needs to run this app: the README prints this line, and test/e2e/redis-access.test.ts
+// The least a Redis user needs to run this app: docs/security.md prints this line, and test/e2e/redis-access.test.ts
 // runs the whole site as a user created with it.
 import { keyPatterns } from './keys.ts'
 
@@ -22,7 +22,7 @@ export function aclRules (prefix: string): string {
  */
 export const CLUSTER_ACL_RULES = '+cluster|slots +cluster|info +readonly +readwrite +asking'
 
-/** The README's line, with a placeholder password. */
+/** The line docs/security.md shows, with a placeholder password. */
 export function aclSetUser (user: string, prefix: string): string {
   return `ACL SETUSER ${user} on >PASSWORD ${aclRules(prefix)}`
 }

@@ -154,7 +154,7 @@ if (docker) {
       t.same(load.failures.filter(f => f.method === 'GET'), [], `${load.count('GET')} GETs while app-3 and app-4 stopped, none failed`)
       // Without upstream keep-alive (the price of resolving while serving), every request opens a connection; one that
       // the kernel accepted for a replica in the instant it closes its listener is reset after nginx sent the request,
-      // and nginx does not replay a POST it has sent. README, "Scaling".
+      // and nginx does not replay a POST it has sent. docs/scaling.md.
       const posts = load.failures.filter(f => f.method === 'POST')
       t.ok(posts.every(f => f.status === 502 && f.ms < 1000), `POSTs: ${posts.length} of ${load.count('POST')} failed, each a quick 502: ${posts.map(f => `${f.status} from ${f.servedBy} in ${Math.round(f.ms)} ms`).join(', ') || 'none'}`)
       t.same(load.countsWentBack, [], 'no count went back')

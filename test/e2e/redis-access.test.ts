@@ -1,5 +1,5 @@
 // Redis access as production should have it: TLS with a private CA, and an ACL user that can run only the
-// commands the store needs, on its own keys. The ACL line is the one the README documents.
+// commands the store needs, on its own keys. The ACL line is the one docs/security.md shows.
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -1,4 +1,4 @@
-// The store on a real Redis Cluster (three primaries, a replica each), as the README's least-privilege user:
+// The store on a real Redis Cluster (three primaries, a replica each), as the least-privilege user of docs/security.md:
 // every script touches one key, no command spans two slots, so sessions, counters, the user index, revocation and
 // the login rate limit work with keys spread over nodes. Failover: redis-cluster-failover.test.ts; slots moving
 // and a new shard: redis-cluster-reshard.test.ts.

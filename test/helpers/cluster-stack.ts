@@ -15,7 +15,7 @@ import { startStack } from './stack.ts'
 export interface ClusterStackOptions {
   env?: Record<string, string>
   primaries?: number
-  /** Run the replicas as the README's least-privilege user (created on every node), not as the default user. */
+  /** Run the replicas as the least-privilege user of docs/security.md (created on every node), not as the default user. */
   acl?: boolean
   /** The nodes hand clients this hostname rather than their address (see RedisClusterOptions). */
   announceHostname?: string
