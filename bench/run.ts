@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { findBinary } from '../harness/binaries.ts'
+import { engineVersion } from '../harness/engines.ts'
 import { Browser, visitsOf } from '../harness/client.ts'
 import { LocalStack } from '../harness/local-stack.ts'
 import { BENCH_REPLICA_ENTRY, PROJECT_ROOT, RUN_DIR } from '../harness/paths.ts'
@@ -255,7 +256,7 @@ function versions () {
   return {
     node: process.version,
     nginx: tool('nginx', '-v'),
-    redis: tool('redis-server', '--version'),
+    redis: engineVersion(), // the engine the harness started (REDIS_ENGINE), not necessarily the host's
     packages: Object.fromEntries(['fastify', '@fastify/session', '@fastify/cookie', 'ioredis', 'connect-redis', 'autocannon', 'pino'].map(n => [n, pkg(n)]))
   }
 }
