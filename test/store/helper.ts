@@ -6,8 +6,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
-import { exitWithChildrenOnSignals } from '../../harness/processes.ts'
+import { exitWithChildrenOnSignals, pollUntil } from '../../harness/processes.ts'
 import { RedisServer } from '../../harness/redis-server.ts'
+import { scaled } from '../../harness/timeouts.ts'
+import type { RedisClient } from '../../services/redis.ts'
 import { RedisSessionStore, type SessionStoreOptions } from '../../services/session-store/store.ts'
 import { commentEngine } from '../helpers/engine.ts'
 
@@ -54,7 +56,16 @@ export async function storeOn (t: Test, server: RedisServer, options: Partial<Se
 }
 
 /** Redis' own clock (epoch ms), the one every session time is on. */
-export async function redisNow (redis: Redis): Promise<number> {
+export async function redisNow (redis: RedisClient): Promise<number> {
   const [seconds, micros] = await redis.time()
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+}
+
+/**
+ * Until Redis' clock has moved past now: logins made in the same millisecond tie (same deadline), and a test of
+ * "oldest first" needs each a millisecond of its own.
+ */
+export async function nextMillisecond (redis: RedisClient): Promise<void> {
+  const now = await redisNow(redis)
+  await pollUntil('Redis\' clock to move on', async () => (await redisNow(redis) > now ? true : undefined), scaled(1000), 1)
 }
