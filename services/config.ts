@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import type { LogFormat } from './logger.ts'
+import { checkedKeyPrefix } from './session-store/keys.ts'
 
 export interface Address {
   host: string
@@ -257,7 +258,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       secrets: parseSecrets(env, production),
       idleTtlMs,
       maxAgeMs,
-      keyPrefix: value('SESSION_KEY_PREFIX'),
+      keyPrefix: checkedKeyPrefix(value('SESSION_KEY_PREFIX'), message => new ConfigError(message)),
       cookieName: value('SESSION_COOKIE_NAME') || (httpsOnly ? '__Host-sid' : 'sid'),
       cookieSecure: httpsOnly ? true : 'auto',
       waitReplicas,

@@ -10,6 +10,18 @@ export const DEADLINE_FIELD = '@x'
 /** Last seen, kept only in a session's final idle window (scripts.ts). */
 export const LAST_SEEN_FIELD = '@s'
 
+/**
+ * The prefix, if it leaves the store's hash tags alone; else `fail`'s error (config.ts makes it a configuration error).
+ * Redis Cluster hashes only what is inside the first `{…}` of a key: a brace in the prefix would make part of the
+ * prefix the tag, and send a session and its ended marker to different slots (CROSSSLOT), or every key to one node.
+ */
+export function checkedKeyPrefix (prefix: string, fail = (message: string): Error => new Error(message)): string {
+  if (/[{}]/.test(prefix)) {
+    throw fail(`SESSION_KEY_PREFIX=${prefix} may not contain "{" or "}": the store puts each session id in braces (a Redis Cluster hash tag), and a brace in the prefix would change which part of a key Redis Cluster hashes`)
+  }
+  return prefix
+}
+
 /** A session's key: its id in a hash tag, so all its keys share one Redis Cluster slot. */
 export function sessionKey (prefix: string, sessionId: string): string {
   return `${prefix}{${sessionId}}`

@@ -9,7 +9,7 @@ import { LoginConflictError, SessionStoreUnavailableError } from '../errors.ts'
 import { connectionsFor, type RedisClient } from '../redis.ts'
 import { RedisClock } from './clock.ts'
 import { defineSessionCommands } from './commands.ts'
-import { CREATED_FIELD, DEADLINE_FIELD, endedKey, LAST_SEEN_FIELD, loginRequestKey, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
+import { checkedKeyPrefix, CREATED_FIELD, DEADLINE_FIELD, endedKey, LAST_SEEN_FIELD, loginRequestKey, SESSION_ID, sessionHandle, sessionKey, userIndexKey } from './keys.ts'
 
 export interface SessionStoreOptions {
   prefix: string
@@ -124,7 +124,7 @@ export class RedisSessionStore {
 
   constructor (redis: RedisClient, options: SessionStoreOptions) {
     this.#redis = redis
-    this.#prefix = options.prefix
+    this.#prefix = checkedKeyPrefix(options.prefix)
     this.#idleMs = options.idleTtlMs
     this.#maxAgeMs = options.maxAgeMs
     this.#userField = options.userField ?? 'user'
@@ -433,12 +433,19 @@ export class RedisSessionStore {
    */
   async #replicated (keys: string[]): Promise<void> {
     if (this.#waitReplicas === 0) return
-    const acks = await this.#call('wait', Promise.all(connectionsFor(this.#redis, keys)
-      .map(async connection => await connection.wait(this.#waitReplicas, this.#waitTimeoutMs))))
+    const acks = await this.#call('wait', this.#waitEach(keys))
     const acknowledged = Math.min(...acks)
     if (acknowledged < this.#waitReplicas) {
       throw new SessionStoreUnavailableError({ cause: new Error(`${acknowledged} of ${this.#waitReplicas} Redis replicas acknowledged the write`) })
     }
+  }
+
+  /**
+   * One WAIT per connection these keys were written over. Async, so that a cluster client that no longer knows the
+   * node of a slot (connectionsFor throws) fails the promise #call turns into a 503, like any other Redis failure.
+   */
+  async #waitEach (keys: string[]): Promise<number[]> {
+    return await Promise.all(connectionsFor(this.#redis, keys).map(async connection => await connection.wait(this.#waitReplicas, this.#waitTimeoutMs)))
   }
 
   async #call<T> (operation: string, pending: Promise<T>): Promise<T> {
