@@ -1,4 +1,4 @@
-// The app factory: registers plugins and routes and never listens (server.ts does), so tests can build it too.
+// The app factory: registers plugins and routes and never listens (serve.ts does), so tests can build it too.
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import formbody from '@fastify/formbody'
