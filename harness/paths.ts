@@ -17,6 +17,9 @@ export const PROJECT_ROOT = findRoot(dirname(here))
 /** The replica entry point beside this build: dist/services/server.js, or services/server.ts from source. */
 export const SERVER_ENTRY = fileURLToPath(new URL(`../services/server${extname(here)}`, import.meta.url))
 
+/** Preloaded into every replica the harness starts: reports the port a replica on port 0 got (report-port.ts). */
+export const REPORT_PORT_PRELOAD = fileURLToPath(new URL(`./report-port${extname(here)}`, import.meta.url))
+
 /** The benchmark's replica: the product's, plus the whole-JSON comparison store under /blob. */
 export const BENCH_REPLICA_ENTRY = fileURLToPath(new URL(`../bench/replica${extname(here)}`, import.meta.url))
 
