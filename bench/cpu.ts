@@ -3,14 +3,16 @@
 import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 
-const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100
+let ticksPerSecond: number | undefined
+/** The kernel's clock ticks per second (/proc counts CPU time in them), asked once, when first needed. */
+const ticks = () => (ticksPerSecond ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100)
 
 /** user + system CPU time of one process, in milliseconds (0 when it is gone or /proc is absent). */
 function cpuMs (pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticks()
   } catch {
     return 0
   }

@@ -172,7 +172,7 @@ export class LocalStack {
 
   /**
    * Restarts every replica in turn without failing a request. Nothing is changed in nginx: each replica drains
-   * itself (its answers close their connections, see services/server.ts), and once its listener is closed nginx
+   * itself (its answers close their connections, see services/serve.ts and app.ts), and once its listener is closed nginx
    * sends what would have gone to it to the others. The next one is stopped only once nginx uses this one
    * again (it rests a replica that refused a connection for fail_timeout): otherwise all could be resting at once.
    */

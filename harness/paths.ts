@@ -1,7 +1,7 @@
 // Where things are, whether this code runs compiled (dist/) or as .ts under Node's type stripping.
 import { existsSync } from 'node:fs'
 import { dirname, extname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const here = fileURLToPath(import.meta.url)
 
@@ -14,8 +14,16 @@ function findRoot (dir: string): string {
 
 export const PROJECT_ROOT = findRoot(dirname(here))
 
+/** Whether the module at `moduleUrl` (its import.meta.url) is the one node was started with, rather than imported. */
+export function isMain (moduleUrl: string): boolean {
+  return process.argv[1] !== undefined && moduleUrl === pathToFileURL(process.argv[1]).href
+}
+
 /** The replica entry point beside this build: dist/services/server.js, or services/server.ts from source. */
 export const SERVER_ENTRY = fileURLToPath(new URL(`../services/server${extname(here)}`, import.meta.url))
+
+/** Preloaded into every replica the harness starts: reports the port a replica on port 0 got (report-port.ts). */
+export const REPORT_PORT_PRELOAD = fileURLToPath(new URL(`./report-port${extname(here)}`, import.meta.url))
 
 /** The benchmark's replica: the product's, plus the whole-JSON comparison store under /blob. */
 export const BENCH_REPLICA_ENTRY = fileURLToPath(new URL(`../bench/replica${extname(here)}`, import.meta.url))

@@ -38,7 +38,7 @@ export function writeScrapeConfig (dir: string, replicas: ScrapeTarget[], nginxS
   return ['Metrics (not on the public port):', ...lines,
     `Prometheus scrape config: ${path}; to graph requests per replica:`,
     `  prometheus --config.file=${path} --storage.tsdb.path=${join(dir, 'prometheus')} --web.listen-address=127.0.0.1:9090`,
-    '  then http://127.0.0.1:9090/graph?g0.expr=sum%20by%20(replica)%20(rate(http_requests_total%5B1m%5D))']
+    '  then http://127.0.0.1:9090/graph?g0.expr=sum%20by%20(replica)%20(rate(http_request_duration_seconds_count%5B1m%5D))']
 }
 
 export interface PrometheusOptions {

@@ -1,9 +1,10 @@
 // One replica: the real server entry point as its own Node process on a loopback port. Unless told a port, it
-// binds port 0 and reports the port it got over an IPC channel (services/server.ts), so no two runs collide.
+// binds port 0 and the harness' preload reports the port it got over an IPC channel (report-port.ts), so no two
+// runs collide.
 import { get } from 'node:http'
 import type { FakeClock } from './fake-clock.ts'
 import { type Exit, type LineListener, ManagedProcess } from './processes.ts'
-import { SERVER_ENTRY } from './paths.ts'
+import { REPORT_PORT_PRELOAD, SERVER_ENTRY } from './paths.ts'
 import { scaled } from './timeouts.ts'
 
 export interface ReplicaOptions {
@@ -59,7 +60,7 @@ export class Replica {
 
   async #spawn (): Promise<void> {
     const { name, env, onLine, nodeArgs = [], entry = SERVER_ENTRY, clock } = this.#options
-    this.process = new ManagedProcess(name, process.execPath, [...nodeArgs, entry], {
+    this.process = new ManagedProcess(name, process.execPath, ['--import', REPORT_PORT_PRELOAD, ...nodeArgs, entry], {
       PATH: process.env.PATH,
       ...clock?.env(),
       ...env,
@@ -114,7 +115,7 @@ export async function probe (url: string): Promise<number | undefined> {
   })
 }
 
-/** The port a replica started with PORT=0 got: services/server.ts sends it over the IPC channel once it listens. */
+/** The port a replica started with PORT=0 got: the preload (report-port.ts) sends it over the IPC channel once it listens. */
 export async function reportedPort (replica: ManagedProcess): Promise<number> {
   return await new Promise(resolve => {
     const onMessage = (message: unknown) => {

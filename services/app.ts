@@ -1,4 +1,4 @@
-// The app factory: registers plugins and routes and never listens (server.ts does), so tests can build it too.
+// The app factory: registers plugins and routes and never listens (serve.ts does), so tests can build it too.
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import formbody from '@fastify/formbody'
@@ -21,6 +21,12 @@ import sessionRoutes from './routes/sessions.ts'
 import watchRoutes from './routes/watch.ts'
 import { discardSession } from './session-store/fastify-adapter.ts'
 import views, { escapeHtml } from './views.ts'
+
+/**
+ * Above any sensible upstream keepalive_timeout in the balancer (nginx here: 4 s; 60 s is common): the balancer, not
+ * the replica, closes idle connections, so it never sends a request on a socket being closed (test/unit/timings).
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 72_000
 
 export interface AppOptions {
   lifecycle?: Lifecycle
@@ -59,9 +65,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id', // nginx's $request_id, so its log and ours share the id
     trustProxy: config.trustProxy,
-    // Above any sensible upstream keepalive_timeout in the balancer (nginx here: 4 s; 60 s is common): the
-    // balancer, not the replica, closes idle connections, so it never sends a request on a socket being closed.
-    keepAliveTimeout: 72_000,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // A replica that is stopping keeps serving what reaches it on open connections until they close.
     return503OnClosing: false,
     bodyLimit: 16 * 1024

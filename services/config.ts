@@ -95,7 +95,7 @@ export const SETTING_VARIABLES: string[] = SETTINGS.flatMap(s => 'file' in s ? [
 export interface Config {
   replicaName: string
   /**
-   * Under compose: the service whose container this replica is; server.ts then names the replica after the
+   * Under compose: the service whose container this replica is; serve.ts then names the replica after the
    * container ("app-2"), found by a reverse DNS lookup. Unset when REPLICA_NAME names it.
    */
   replicaNameFromDns: string | undefined

@@ -38,8 +38,3 @@ function readableStream (): DestinationStream {
     }
   }
 }
-
-/** A session id as logs may show it: enough to correlate lines, too little to use. */
-export function redactId (id: string): string {
-  return `${id.slice(0, 6)}…`
-}

@@ -1,6 +1,9 @@
 // What a replica counts for Prometheus: one registry per app (tests build several apps in one process), the
 // process and Node metrics prom-client gathers itself, and this app's own. Every label takes a bounded set of
 // values: route patterns (never the raw URL), methods, status codes, store operations; never a user or a session.
+// Requests and store round trips are counted by their histograms' _count series alone: a labelled prom-client update
+// costs about a microsecond (label check and series key each time), so the hot path records one observation per
+// event, and a scrape does not copy the same numbers into a *_total counter either.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { RedisClient } from './redis.ts'
 
@@ -14,17 +17,6 @@ type StoreLabel = 'operation' | 'outcome'
 
 export type StoreOutcome = 'ok' | 'error'
 
-/**
- * A counter filled at scrape time from a histogram's counts: the hot path records one observation per event, not
- * two (a labelled prom-client update costs about a microsecond: label check and series key each time).
- */
-async function countsOf<L extends string> (histogram: Histogram<L>, counter: Counter<L>): Promise<void> {
-  counter.reset()
-  for (const sample of (await histogram.get()).values) {
-    if (sample.metricName?.endsWith('_count')) counter.inc(sample.labels as Partial<Record<L, string | number>>, sample.value)
-  }
-}
-
 /** A counter without labels, on this registry. */
 function counter (registry: Registry, name: string, help: string): Counter {
   return new Counter({ name, help, registers: [registry] })
@@ -36,34 +28,18 @@ export class Metrics {
 
   readonly httpDuration = new Histogram<HttpLabel>({
     name: 'http_request_duration_seconds',
-    help: 'Time from receiving a request to its answer being sent, by route pattern (unmatched: no route), method and status code',
+    help: 'Time from receiving a request to its answer being sent, by route pattern (unmatched: no route), method and status code; _count: the requests answered',
     labelNames: ['route', 'method', 'status_code'],
     buckets: HTTP_BUCKETS,
     registers: [this.registry]
   })
 
-  readonly httpRequests = new Counter<HttpLabel>({
-    name: 'http_requests_total',
-    help: 'HTTP requests answered, by route pattern (unmatched: no route), method and status code',
-    labelNames: ['route', 'method', 'status_code'],
-    registers: [this.registry],
-    collect: async () => { await countsOf(this.httpDuration, this.httpRequests) }
-  })
-
   readonly storeDuration = new Histogram<StoreLabel>({
     name: 'session_store_operation_duration_seconds',
-    help: 'Duration of session store round trips to Redis, by operation and outcome',
+    help: 'Duration of session store round trips to Redis, by operation and outcome (error: failed or timed out, answered 503); _count: the round trips',
     labelNames: ['operation', 'outcome'],
     buckets: STORE_BUCKETS,
     registers: [this.registry]
-  })
-
-  readonly storeOperations = new Counter<StoreLabel>({
-    name: 'session_store_operations_total',
-    help: 'Session store round trips to Redis, by operation and outcome (error: failed or timed out, answered 503)',
-    labelNames: ['operation', 'outcome'],
-    registers: [this.registry],
-    collect: async () => { await countsOf(this.storeDuration, this.storeOperations) }
   })
 
   readonly redisReady = new Gauge({

@@ -52,7 +52,5 @@ export async function serve (config: Config, extend?: (app: FastifyInstance) => 
 
   await app.listen({ host: config.host, port: config.port })
   await app.listenMetrics()
-  // A harness that started this replica on port 0 learns the port it got over the IPC channel it opened, if any.
-  process.send?.({ listening: (app.server.address() as net.AddressInfo).port })
   return app
 }

@@ -10,8 +10,7 @@ import { createHash } from 'node:crypto'
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { PROJECT_ROOT } from '../paths.ts'
+import { isMain, PROJECT_ROOT } from '../paths.ts'
 import { DockerEngine, EngineUnavailableError } from './engine.ts'
 
 const HERE = join(PROJECT_ROOT, 'harness', 'docker')
@@ -161,7 +160,7 @@ export async function tagAsOfficial (engine: DockerEngine, images: ComposeImages
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (isMain(import.meta.url)) {
   try {
     const engine = await DockerEngine.open({ start: false })
     const images = await buildStandIns(engine)

@@ -1,8 +1,11 @@
 // Key names and the public handle: the one place that spells them (the tests and the benchmark import these).
 import { createHash } from 'node:crypto'
 
-/** The session id is base64url from @fastify/session; anything else never becomes part of a key. */
-export const SESSION_ID = /^[A-Za-z0-9_-]{22,64}$/
+/**
+ * A session id: 24 random bytes in base64url, 32 characters (fastify-adapter.ts' generator, like @fastify/session's
+ * own); anything else never becomes part of a key.
+ */
+export const SESSION_ID = /^[A-Za-z0-9_-]{32}$/
 
 /** Hash fields the store keeps for itself: a user field may not start with '@'. */
 export const CREATED_FIELD = '@c'

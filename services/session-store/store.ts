@@ -75,7 +75,7 @@ function refusedWindow (err: unknown): boolean {
  * How long a login's request id keeps naming its session: well past nginx's retries (proxy_next_upstream_timeout
  * 5 s), and never longer than the session itself could live.
  */
-const LOGIN_RETRY_WINDOW_MS = 15_000
+export const LOGIN_RETRY_WINDOW_MS = 15_000
 
 /** LOGIN_ID's answer when the request id logged in another user: null, for the caller to refuse. */
 function conflictAsNull (err: Error): null {

@@ -22,7 +22,7 @@ t.test('the same login twice (same request id): one session, the same cookie, on
   t.equal(first.statusCode, 302)
   t.equal(repeat.statusCode, 302, 'the repeat succeeds as the first did')
   t.equal(repeat.cookies[0]?.value, first.cookies[0]?.value, 'and sets the same cookie: the same session')
-  t.equal((await browser.get('/')).body, 'Logged in as rita. Visits: 1\n')
+  t.equal((await browser.get('/')).body, `${TEXT.visits('rita', 1)}\n`)
   t.match((await browser.get('/sessions')).body, /^Sessions of rita: 1\n/, 'no second session in the list')
   t.equal((await redis.keys(keyPatterns('sess:').sessions)).length, 1, 'one session in Redis')
 })
@@ -54,7 +54,7 @@ t.test('different request ids are different logins; a request id is no way into 
   t.equal(replay.statusCode, 409, 'refused as a conflict, not as an outage')
   t.equal(replay.body, 'This login request was already used; please log in again\n')
   t.equal(mallory.cookies.size, 0, 'no cookie')
-  t.equal((await tom.get('/')).body, 'Logged in as tom. Visits: 1\n', 'tom\'s session untouched')
+  t.equal((await tom.get('/')).body, `${TEXT.visits('tom', 1)}\n`, 'tom\'s session untouched')
 })
 
 t.test('a request id without nginx\'s secret is not recognised: a replay gets a session of its own, never the user\'s', async t => {
@@ -68,7 +68,7 @@ t.test('a request id without nginx\'s secret is not recognised: a replay gets a 
     t.equal(replay.statusCode, 302, 'an ordinary login (anyone may log in by name here)')
     t.not(replay.cookies[0]?.value, login.cookies[0]?.value, `not the victim's cookie (${secret ? 'a wrong secret' : 'no secret'})`)
   }
-  t.equal((await victim.get('/')).body, 'Logged in as vera. Visits: 1\n', 'the victim\'s own count: nobody else visited with it')
+  t.equal((await victim.get('/')).body, `${TEXT.visits('vera', 1)}\n`, 'the victim\'s own count: nobody else visited with it')
 })
 
 t.test('a login repeated after its session was ended does not bring it back', async t => {

@@ -81,7 +81,7 @@ t.test('pages', async t => {
     await ligature.login('ﬁx')
     await fullwidth.login('ＦＩＸ')
     t.match((await plain.get('/sessions')).body, /^Sessions of fix: 3\n/, 'fix, ﬁx and ＦＩＸ: one user, three sessions')
-    t.equal((await ligature.get('/whoami')).body, 'Logged in as ﬁx\n', 'each shown as typed')
+    t.equal((await ligature.get('/whoami')).body, `${TEXT.loggedInAs('ﬁx')}\n`, 'each shown as typed')
     await fullwidth.post('/sessions/revoke-all')
     t.equal((await plain.get('/')).body, `${TEXT.notLoggedIn}\n`, 'log out everywhere from ＦＩＸ logs fix out too')
 

@@ -1,6 +1,7 @@
 // The cross-site check on every state-changing route, and the security headers on every answer.
 import t from 'tap'
 import { buildTestApp, startRedis, User } from './helper.ts'
+import { TEXT } from '../../services/views.ts'
 
 const POSTS = ['/login', '/logout', '/preferences', '/sessions/revoke-all', '/sessions/AAAAAAAAAAAAAAAA/revoke']
 
@@ -20,7 +21,7 @@ t.test('security', async t => {
       }
     }
     t.equal(await redis.dbsize(), before, 'nothing written')
-    t.equal((await user.get('/whoami')).body, 'Logged in as victim\n', 'the victim is still logged in')
+    t.equal((await user.get('/whoami')).body, `${TEXT.loggedInAs('victim')}\n`, 'the victim is still logged in')
     const same = await user.post('/preferences', { theme: 'dark' }, { 'sec-fetch-site': 'same-origin', origin: 'http://localhost:80' })
     t.equal(same.statusCode, 302, 'the site itself may')
     const byOrigin = await user.post('/preferences', { theme: 'light' }, { origin: 'http://localhost:80', host: 'localhost:80' })
@@ -49,6 +50,6 @@ t.test('security', async t => {
       t.match(res.body, /Visits: [1-9]/)
       t.same(res.headers['set-cookie'] ?? [], [], 'and the valid cookie is not cleared')
     }
-    t.equal((await user.get('/whoami')).body, 'Logged in as double\n', 'the session went on')
+    t.equal((await user.get('/whoami')).body, `${TEXT.loggedInAs('double')}\n`, 'the session went on')
   })
 })

@@ -74,7 +74,7 @@ t.test('GET / for JSON clients: the visit, or the error, in one shape', async t 
     t.equal(res.statusCode, 200)
     t.same(res.json(), { user: 'alice', visits, servedBy: REPLICA, requestId: `req-${visits}` }, `visit ${visits}`)
   }
-  t.equal((await get('/', cookie, '*/*')).body, 'Logged in as alice. Visits: 4\n', 'curl keeps plain text')
+  t.equal((await get('/', cookie, '*/*')).body, `${TEXT.visits('alice', 4)}\n`, 'curl keeps plain text')
 })
 
 t.test('a visit asking for JSON costs Redis what a curl visit costs: one EVALSHA; an asset costs nothing', async t => {

@@ -10,6 +10,7 @@ import { findBinary } from '../../harness/binaries.ts'
 import { RUN_DIR } from '../../harness/paths.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { startStack } from '../helpers/stack.ts'
+import { TEXT } from '../../services/views.ts'
 
 // Headless, and no background connections of Chromium's own: this network refuses them.
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -102,7 +103,7 @@ t.test('log in, watch the requests hop, lose a replica and Redis: the page says 
   page.on('pageerror', err => { policyViolations.push(`page error: ${err.message}`) })
 
   await page.goto(`${stack.url}/`)
-  t.match(await page.locator('main').innerText(), /You are not logged in/)
+  t.match(await page.locator('main').innerText(), new RegExp(TEXT.notLoggedIn))
   await page.getByRole('link', { name: 'Log in' }).first().click()
   await page.getByLabel('Username').pressSequentially('watcher')
   await page.getByRole('button', { name: 'Log in' }).click()

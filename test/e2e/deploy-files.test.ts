@@ -13,7 +13,7 @@ import { findBinary } from '../../harness/binaries.ts'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { renderLocalMain, renderTemplate, tlsDirectives, trustedProxyDirectives } from '../../harness/nginx-config.ts'
 import { testNginxConfig } from '../../harness/nginx.ts'
-import { PROJECT_ROOT, TEMPLATE_PATH } from '../../harness/paths.ts'
+import { PROJECT_ROOT, REPORT_PORT_PRELOAD, TEMPLATE_PATH } from '../../harness/paths.ts'
 import { exitWithChildrenOnSignals, ManagedProcess, pollUntil } from '../../harness/processes.ts'
 import { RedisServer } from '../../harness/redis-server.ts'
 import { reportedPort } from '../../harness/replicas.ts'
@@ -115,7 +115,7 @@ t.test('the image\'s runtime stage, as a directory: production dependencies only
   t.equal((await withoutSecret.exited).code, 1, 'production without SESSION_SECRET refuses to start')
   await pollUntil('the reason to be printed', async () => withoutSecret.tail.some(line => /SESSION_SECRET is required/.test(line)) || undefined, scaled(2000))
 
-  const replica = new ManagedProcess('image', process.execPath, [server], { ...env, SESSION_SECRET: randomBytes(48).toString('base64url') }, undefined, { ipc: true })
+  const replica = new ManagedProcess('image', process.execPath, ['--import', REPORT_PORT_PRELOAD, server], { ...env, SESSION_SECRET: randomBytes(48).toString('base64url') }, undefined, { ipc: true })
   t.teardown(async () => { await replica.stop() })
   const url = `http://127.0.0.1:${await reportedPort(replica)}`
   await pollUntil('the replica to be ready', async () => (await fetch(`${url}/health/ready`).catch(() => null))?.ok ? true : undefined, scaled(15_000))

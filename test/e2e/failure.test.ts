@@ -119,7 +119,7 @@ t.test('SIGTERM: no new connections, readiness 503, work in hand finished, Redis
   await t.rejects(fetch(`${replica.url}/health/live`), 'new connections are refused at once')
   t.same(await ready(), { status: 503, body: 'shutting down\n' }, 'readiness says it is going away')
   const answer = await visit
-  t.equal(answer.text, 'Logged in as erin. Visits: 1\n', 'the visit in hand was finished')
+  t.equal(answer.text, `${TEXT.visits('erin', 1)}\n`, 'the visit in hand was finished')
   t.equal(answer.headers.get('connection'), 'close', 'its connection closed with the answer')
   t.same(await exited, { code: 0, signal: null }, 'it exited by itself, cleanly')
   const ms = performance.now() - started
@@ -208,7 +208,7 @@ t.test('Redis down: a clear 503 within a second, session-free pages still work, 
     const res = await user.get('/')
     return res.status === 200 ? res : undefined
   }, scaled(10_000), 20)
-  t.equal(res.text, 'Logged in as frank. Visits: 2\n', 'the session Redis kept is valid and the count goes on')
+  t.equal(res.text, `${TEXT.visits('frank', 2)}\n`, 'the session Redis kept is valid and the count goes on')
   t.same(stack.replicas.map(r => r.pid), pids, 'no replica was restarted')
   t.comment(`Redis stopped: slowest 503 ${Math.round(slowest)} ms; service back ${Math.round(performance.now() - back)} ms after Redis`)
 })

@@ -120,10 +120,10 @@ t.test('usernames: a clear 400 for what is not a name, and what users type is es
   // Names in other scripts are names; combining marks are normalised, so "é" is one user however it was typed.
   const composed = new Browser(stack.url)
   await composed.login('Zoë Ñandú-李')
-  t.equal((await composed.get('/whoami')).text, 'Logged in as Zoë Ñandú-李\n')
+  t.equal((await composed.get('/whoami')).text, `${TEXT.loggedInAs('Zoë Ñandú-李')}\n`)
   const decomposed = new Browser(stack.url)
   await decomposed.login('Zoe\u0308 N\u0303andu\u0301-李')
-  t.equal((await decomposed.get('/whoami')).text, 'Logged in as Zoë Ñandú-李\n', 'decomposed input: the same name')
+  t.equal((await decomposed.get('/whoami')).text, `${TEXT.loggedInAs('Zoë Ñandú-李')}\n`, 'decomposed input: the same name')
   t.match((await decomposed.get('/sessions')).text, /^Sessions of Zoë Ñandú-李: 2/, 'and the same user: both sessions listed')
 
   // The user agent is the other string a client chooses that a page shows back (on /sessions).
@@ -266,7 +266,7 @@ t.test('2,000 random requests: never a 5xx, no replica hurt, nothing outside the
   await replicasUnharmed(t, stack, pids)
   t.same(await strayKeys(redis), [], 'every key in Redis is under the store\'s prefix, none a pattern')
   t.equal(visitsOf((await bystander.get('/')).text), 2, 'the bystander\'s session went on untouched')
-  t.equal((await victim.get('/whoami')).text, 'Logged in as victim\n', 'so did the session whose cookie was mangled 2,000 ways')
+  t.equal((await victim.get('/whoami')).text, `${TEXT.loggedInAs('victim')}\n`, 'so did the session whose cookie was mangled 2,000 ways')
 })
 
 t.test('logs at info level hold no session id, cookie or secret, in any process', async t => {

@@ -46,7 +46,7 @@ t.test('Prometheus scrapes every replica: requests per replica, the hot route\'s
     if (res.status !== 200) throw new Error(`visit ${i}: ${res.status}`)
   }
 
-  const perReplica = await until(`${VISITS} visits in Prometheus`, 'sum by (replica) (http_requests_total{route="/",method="GET",status_code="200"})',
+  const perReplica = await until(`${VISITS} visits in Prometheus`, 'sum by (replica) (http_request_duration_seconds_count{route="/",method="GET",status_code="200"})',
     s => s.reduce((sum, x) => sum + x.value, 0) === VISITS ? s : undefined)
   t.same(perReplica.map(s => s.metric.replica).sort(), stack.replicas.map(r => r.name), 'every replica served some, by its name')
   t.ok(perReplica.every(s => s.value > 0), `per replica: ${perReplica.map(s => `${s.metric.replica} ${s.value}`).join(', ')}; sum ${VISITS}`)
@@ -57,18 +57,18 @@ t.test('Prometheus scrapes every replica: requests per replica, the hot route\'s
   t.ok(fast > 0, `${fast} of them under 100 ms`)
   const p99 = scalar(await prometheus.query('histogram_quantile(0.99, sum by (le) (http_request_duration_seconds_bucket{route="/"}))'))!
   t.ok(p99 > 0 && p99 <= 3, `p99 from the histogram: ${(p99 * 1000).toFixed(1)} ms`)
-  t.ok(scalar(await prometheus.query('sum(session_store_operations_total{operation="load",outcome="ok"})'))! >= VISITS, 'each visit loaded its session')
+  t.ok(scalar(await prometheus.query('sum(session_store_operation_duration_seconds_count{operation="load",outcome="ok"})'))! >= VISITS, 'each visit loaded its session')
 
   // Redis stops: every visit is a 503 from the replica, counted as a failed load, and every replica says it has no connection.
   await stack.redis!.stop()
   const statuses: number[] = []
   for (let i = 0; i < OUTAGE_VISITS; i++) statuses.push((await user.get('/')).status)
   t.same(statuses, Array(OUTAGE_VISITS).fill(503), `${OUTAGE_VISITS} visits during the outage: 503 each`)
-  await until('the failed loads', 'sum(session_store_operations_total{operation="load",outcome="error"})', s => scalar(s) === OUTAGE_VISITS || undefined)
+  await until('the failed loads', 'sum(session_store_operation_duration_seconds_count{operation="load",outcome="error"})', s => scalar(s) === OUTAGE_VISITS || undefined)
   t.pass(`${OUTAGE_VISITS} failed loads: one per 503`)
   await until('every replica\'s Redis gauge at 0', 'redis_connection_ready', eachReplica(v => v === 0))
   t.pass('redis_connection_ready is 0 on all three replicas')
-  t.equal(scalar(await prometheus.query('sum(http_requests_total{route="/",status_code="503"})')), OUTAGE_VISITS, 'the 503s by route')
+  t.equal(scalar(await prometheus.query('sum(http_request_duration_seconds_count{route="/",status_code="503"})')), OUTAGE_VISITS, 'the 503s by route')
 
   await stack.redis!.restart()
   await until('every replica\'s Redis gauge back at 1', 'redis_connection_ready', eachReplica(v => v === 1))

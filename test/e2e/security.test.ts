@@ -28,7 +28,7 @@ t.test('requests from another site cannot log in, log out or end sessions', asyn
 
   for (const path of ['/logout', '/sessions/revoke-all']) {
     t.equal((await victim.post(path, {}, { headers: crossSite })).status, 403, `cross-site POST ${path} refused`)
-    t.equal((await victim.get('/whoami')).text, 'Logged in as victim\n', 'the victim is still logged in')
+    t.equal((await victim.get('/whoami')).text, `${TEXT.loggedInAs('victim')}\n`, 'the victim is still logged in')
   }
 
   const ownForm = await new Browser(stack.url).post('/login', { username: 'self' }, {
@@ -55,7 +55,7 @@ t.test('session fixation: an id planted before login is worthless after it', asy
     t.equal(res.text, NOT_LOGGED_IN, `the planted id is not the victim's session (${res.servedBy})`)
   }
   t.equal(await redis.exists(sessionKey('sess:', sessionIdOf(planted))), 0, 'and its session is gone from Redis')
-  t.equal((await victim.get('/whoami')).text, 'Logged in as victim\n')
+  t.equal((await victim.get('/whoami')).text, `${TEXT.loggedInAs('victim')}\n`)
 })
 
 t.test('a stolen cookie gets nothing after logout, revoke, idle expiry or absolute expiry, on any replica', async t => {
@@ -83,7 +83,7 @@ t.test('a stolen cookie gets nothing after logout, revoke, idle expiry or absolu
   const handle = sessionHandle(sessionIdOf(phone.cookies.get('sid')!))
   t.equal((await laptop.post(`/sessions/${handle}/revoke`)).status, 302, 'the laptop ends the phone\'s session')
   await worthless(thief2, 'revoke')
-  t.equal((await laptop.get('/whoami')).text, 'Logged in as revoke\n', 'the laptop stays logged in')
+  t.equal((await laptop.get('/whoami')).text, `${TEXT.loggedInAs('revoke')}\n`, 'the laptop stays logged in')
 
   const idle = new Browser(stack.url)
   await idle.login('idle')
@@ -231,7 +231,7 @@ t.test('a login\'s request id replayed straight to a replica: no way into the us
 
   const other = await replay(login, 'mallory')
   t.equal(other.answer.status, 302, 'under another name: no 503, that name\'s own session')
-  t.equal((await other.attacker.get('/whoami')).text, 'Logged in as mallory\n')
+  t.equal((await other.attacker.get('/whoami')).text, `${TEXT.loggedInAs('mallory')}\n`)
 
   const leaver = new Browser(stack.url)
   const leaverLogin = await leaver.login('leaver')
@@ -268,5 +268,5 @@ t.test('a login whose replica hangs after recording it: nginx\'s retry on anothe
   t.equal(recorded?.split(' ')[0], sessionIdOf(browser.cookies.get('sid')!), 'with the session the hung replica had recorded')
   hung.resume()
   t.match((await browser.get('/sessions')).text, /^Sessions of gina: 1\n/, 'one session, the one the browser has')
-  t.equal((await browser.get('/whoami')).text, 'Logged in as gina\n')
+  t.equal((await browser.get('/whoami')).text, `${TEXT.loggedInAs('gina')}\n`)
 })

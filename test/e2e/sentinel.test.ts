@@ -10,6 +10,7 @@ import { SentinelGroup } from '../../harness/sentinel.ts'
 import { scaled } from '../../harness/timeouts.ts'
 import { startStack } from '../helpers/stack.ts'
 import { UserLoad } from '../helpers/load.ts'
+import { TEXT } from '../../services/views.ts'
 
 t.test('the primary Redis dies under load: acknowledged logins survive, service resumes without a replica restart', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'redis-sentinel-'))
@@ -52,7 +53,7 @@ t.test('the primary Redis dies under load: acknowledged logins survive, service 
   t.not(newPrimary.port, oldPrimary.port)
   t.same(load.lostSessions, [], 'no session of the load was lost')
   for (const [i, user] of lateUsers.entries()) {
-    t.equal((await user.get('/')).text, `Logged in as late-${i}. Visits: 1\n`, `late-${i}, logged in just before the crash, still is`)
+    t.equal((await user.get('/')).text, `${TEXT.visits(`late-${i}`, 1)}\n`, `late-${i}, logged in just before the crash, still is`)
   }
   const failures = load.failures
   t.ok(failures.every(f => f.status === 503), 'what failed during the failover failed with a clear 503')

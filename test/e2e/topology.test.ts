@@ -17,7 +17,7 @@ t.test('one login, every replica, visits in order', async t => {
   for (let visit = 1; visit <= 9; visit++) {
     const res = await user.get('/')
     t.equal(res.status, 200)
-    t.equal(res.text, `Logged in as alice. Visits: ${visit}\n`)
+    t.equal(res.text, `${TEXT.visits('alice', visit)}\n`)
     seen.add(res.servedBy ?? 'nobody')
   }
   t.same([...seen].sort(), ['replica-1', 'replica-2', 'replica-3'], 'all three replicas served the one session')

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
+import { TEXT } from '../../services/views.ts'
 
 /** Answers each request with the Set-Cookie headers queued for it, and records the Cookie header it got. */
 async function cookieServer (t: Test) {
@@ -59,6 +60,6 @@ t.test('the same jar at another address; an explicit Cookie header wins', async 
 })
 
 t.test('visitsOf reads the count from the page, null when not logged in', async t => {
-  t.equal(visitsOf('Logged in as alice. Visits: 12\n'), 12)
-  t.equal(visitsOf('You are not logged in\n'), null)
+  t.equal(visitsOf(`${TEXT.visits('alice', 12)}\n`), 12)
+  t.equal(visitsOf(`${TEXT.notLoggedIn}\n`), null)
 })
