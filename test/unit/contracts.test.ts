@@ -1,21 +1,12 @@
-// Texts that live in two places are checked against their one source: the README's configuration table against
-// the settings a replica reads, and the README's ACL line against the store's.
+// Texts that live in two places are checked against their one source: the README's ACL line against the store's.
+// (docs/configuration.md is generated from the configuration schema: test/unit/config-docs.test.ts.)
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import t from 'tap'
 import { PROJECT_ROOT } from '../../harness/paths.ts'
-import { SETTINGS } from '../../services/config.ts'
 import { aclSetUser, CLUSTER_ACL_RULES } from '../../services/session-store/acl.ts'
 
 const readme = readFileSync(`${PROJECT_ROOT}/README.md`, 'utf8')
-
-t.test('the README\'s configuration table lists exactly the settings a replica reads', async t => {
-  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 5))
-  const documented = new Set([...section.matchAll(/^\| (.+?) \|/gm)].flatMap(m => [...m[1]!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map(n => n[1]!)))
-  for (const setting of SETTINGS) t.ok(documented.has(setting.name), `${setting.name} is in the README's table`)
-  const known = new Set(SETTINGS.flatMap(s => [s.name, `${s.name}_FILE`]))
-  for (const name of documented) t.ok(known.has(name), `${name} in the README's table is a setting a replica reads`)
-})
 
 t.test('the README shows the ACL line the access test runs', async t => {
   t.ok(readme.includes(aclSetUser('sessions', 'sess:')), aclSetUser('sessions', 'sess:'))
