@@ -147,7 +147,7 @@ export const SETTINGS = {
     flag: true,
     default: '0',
     description: '`1`: the site is only served over HTTPS: the cookie is always `Secure` and named `__Host-sid`. ' +
-      '`0`: the cookie is `Secure` when the request came over HTTPS'
+      '`0`: the cookie is `Secure` when the request came over HTTPS. `true` and `false` work too'
   },
   LOGIN_RATE_LIMIT: {
     ...integer(10, 0, 1_000_000),
@@ -244,11 +244,10 @@ export const SETTINGS = {
   },
   NODE_ENV: {
     type: 'string',
-    description: '`production` requires a real `SESSION_SECRET`'
+    description: '`production`: `SESSION_SECRET` must be set, to no published example value; anything else runs with ' +
+      'a development secret when it is unset'
   }
 } as const satisfies Record<string, SettingSchema>
-
-export type SettingName = keyof typeof SETTINGS
 
 /** The schema env-schema validates the environment with. */
 export const CONFIG_SCHEMA = { type: 'object', properties: SETTINGS, additionalProperties: false } as const
