@@ -6,9 +6,9 @@ import formbody from '@fastify/formbody'
 import fastifySession from '@fastify/session'
 import { RedisStore } from 'connect-redis'
 import type { FastifyPluginAsync } from 'fastify'
-import type { SessionConfig } from '../services/config.ts'
 
-const blobComparison: FastifyPluginAsync<{ config: SessionConfig }> = async (app, { config }) => {
+const blobComparison: FastifyPluginAsync = async (app) => {
+  const config = app.config.session
   await app.register(formbody)
   await app.register(fastifyCookie)
   await app.register(fastifySession, {

@@ -3,13 +3,13 @@
 // and no hook of its own. The session id comes in a plain header. It passes only the hooks every route of a
 // replica passes (X-Served-By, security headers, the log line, metrics). Benchmark only (bench/replica.ts).
 import type { FastifyPluginAsync } from 'fastify'
-import type { SessionConfig } from '../services/config.ts'
 import { RedisSessionStore } from '../services/session-store/store.ts'
 
 /** The header carrying the bare session id (the signed cookie's value before its first dot). */
 export const TRIP_HEADER = 'x-session-id'
 
-const oneRoundTrip: FastifyPluginAsync<{ config: SessionConfig }> = async (app, { config }) => {
+const oneRoundTrip: FastifyPluginAsync = async (app) => {
+  const config = app.config.session
   const store = new RedisSessionStore(app.redis, {
     prefix: config.keyPrefix,
     idleTtlMs: config.idleTtlMs,

@@ -5,8 +5,7 @@ import { configOrExit, serve } from '../services/serve.ts'
 import blobComparison from './blob-comparison.ts'
 import oneRoundTrip from './one-round-trip.ts'
 
-const config = configOrExit()
-await serve(config, async app => {
-  await app.register(blobComparison, { prefix: '/blob', config: config.session })
-  await app.register(oneRoundTrip, { prefix: '/trip', config: config.session })
+await serve(configOrExit(), async app => {
+  await app.register(blobComparison, { prefix: '/blob' })
+  await app.register(oneRoundTrip, { prefix: '/trip' })
 })

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import type { Config } from './config.ts'
 import { loggerOptions } from './logger.ts'
 import assets from './plugins/assets.ts'
+import configPlugin from './plugins/config.ts'
 import metrics from './plugins/metrics.ts'
 import observability from './plugins/observability.ts'
 import redisPlugin from './plugins/redis.ts'
@@ -70,7 +71,6 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     return503OnClosing: false,
     bodyLimit: 16 * 1024
   })
-  const replica = config.replicaName
   const lifecycle = options.lifecycle ?? { closing: false }
 
   // While the replica drains, every answer closes its connection: nginx learns from the answer itself not to
@@ -101,28 +101,29 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     return reply.page({ title: 'Not found', text: 'Not found', html: '<p>Not found</p>', json: { statusCode: 404, code: 'NOT_FOUND', message: 'Not found' } })
   })
 
-  await app.register(views, { replicaName: replica })
-  await app.register(observability, { replicaName: replica })
+  await app.register(configPlugin, { config })
+  await app.register(views)
+  await app.register(observability)
   await app.register(security)
-  await app.register(redisPlugin, { config: config.redis, connectionName: replica, client: options.redis })
-  await app.register(metrics, { port: config.metricsPort, host: config.host, replicaName: replica })
-  const sessions = createSessionStore(app, config.session)
+  await app.register(redisPlugin, { client: options.redis })
+  await app.register(metrics)
+  const sessions = createSessionStore(app)
   await app.register(healthRoutes, { lifecycle, sessions })
   await app.register(assets)
 
   await app.register(async function withSessions (scope) {
     await scope.register(formbody)
-    await scope.register(sessionPlugin, { config: config.session, store: sessions })
+    await scope.register(sessionPlugin, { store: sessions })
     if (config.loginRateLimit > 0) {
       // Counted in Redis, so the limit holds however nginx spreads the attempts over the replicas. Should
       // Redis fail, the login itself fails with a clear 503: the limiter need not fail it first.
       await scope.register(rateLimit, { global: false, redis: scope.redis, nameSpace: `${config.session.keyPrefix}rl:`, skipOnError: true })
     }
-    await scope.register(pageRoutes, { replicaName: replica, cookieName: config.session.cookieName, loginRateLimit: config.loginRateLimit })
+    await scope.register(pageRoutes)
     await scope.register(async function loggedIn (user) {
       user.addHook('preHandler', requireUser)
       await user.register(accountRoutes)
-      await user.register(sessionRoutes, { cookieName: config.session.cookieName })
+      await user.register(sessionRoutes)
       await user.register(watchRoutes)
     })
   })

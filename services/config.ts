@@ -1,14 +1,14 @@
-// Reads the environment once, at the edge, into a typed and validated object.
+// Reads the environment once, at the edge, into a typed and validated object: env-schema checks every variable
+// against services/config-schema.ts, then the rules that tie variables together are checked here.
 // Nothing below this file touches process.env.
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
+import envSchema from 'env-schema'
+import { type Address, CONFIG_SCHEMA, EXAMPLE_SECRETS, KEYWORDS, MIN_SECRET_LENGTH, SETTINGS, type SettingSchema } from './config-schema.ts'
 import type { LogFormat } from './logger.ts'
 import { checkedKeyPrefix } from './session-store/keys.ts'
 
-export interface Address {
-  host: string
-  port: number
-}
+export { type Address, EXAMPLE_SECRETS, SETTING_VARIABLES, SETTINGS } from './config-schema.ts'
 
 export interface RedisConfig {
   url: string
@@ -48,50 +48,6 @@ export interface SessionConfig {
   balancerSecret: string | undefined
 }
 
-/**
- * Every setting a replica reads, with its default: the one list that the start command passes through to its
- * replicas, and that the README's configuration table is checked against (test/unit/config.test.ts).
- * `file`: the value may come from the file named by NAME_FILE instead (Docker secrets).
- */
-export const SETTINGS = [
-  { name: 'SESSION_SECRET', file: true },
-  { name: 'BALANCER_SECRET', file: true },
-  { name: 'SESSION_IDLE_TTL', default: '30m' },
-  { name: 'SESSION_MAX_AGE', default: '12h' },
-  { name: 'SESSION_KEY_PREFIX', default: 'sess:' },
-  { name: 'SESSION_COOKIE_NAME' },
-  { name: 'SESSION_WAIT_REPLICAS', default: '0' },
-  { name: 'SESSION_WAIT_TIMEOUT', default: '250ms' },
-  { name: 'SESSION_MAX_PER_USER', default: '50' },
-  { name: 'HTTPS_ONLY', default: '0' },
-  { name: 'REDIS_URL', default: 'redis://127.0.0.1:6379' },
-  { name: 'REDIS_PASSWORD', file: true },
-  { name: 'REDIS_TLS_CA_FILE' },
-  { name: 'REDIS_SENTINELS' },
-  { name: 'REDIS_SENTINEL_NAME', default: 'mymaster' },
-  { name: 'REDIS_CLUSTER_NODES' },
-  { name: 'REDIS_COMMAND_TIMEOUT', default: '500ms' },
-  { name: 'TRUST_PROXY', default: 'loopback' },
-  { name: 'LOGIN_RATE_LIMIT', default: '10' },
-  { name: 'SHUTDOWN_DRAIN', default: '5s' },
-  { name: 'SHUTDOWN_GRACE', default: '10s' },
-  { name: 'HOST', default: '0.0.0.0' },
-  { name: 'PORT', default: '3000' },
-  { name: 'METRICS_PORT', default: '9464' },
-  { name: 'REPLICA_NAME' },
-  { name: 'REPLICA_NAME_FROM_DNS' },
-  { name: 'LOG_LEVEL', default: 'info' },
-  { name: 'LOG_FORMAT', default: 'json' },
-  { name: 'NODE_ENV' }
-] as const satisfies ReadonlyArray<{ name: string, default?: string, file?: boolean }>
-
-export type SettingName = typeof SETTINGS[number]['name']
-
-const DEFAULTS = new Map<string, string>(SETTINGS.flatMap(s => 'default' in s ? [[s.name, s.default]] : []))
-
-/** Every environment variable a replica reads (NAME_FILE included where allowed). */
-export const SETTING_VARIABLES: string[] = SETTINGS.flatMap(s => 'file' in s ? [s.name, `${s.name}_FILE`] : [s.name])
-
 export interface Config {
   replicaName: string
   /**
@@ -118,67 +74,115 @@ export interface Config {
   redis: RedisConfig
 }
 
+/** The variables as the schema leaves them: defaults filled in, durations in ms, lists split. */
+interface Env {
+  SESSION_SECRET?: string[]
+  BALANCER_SECRET?: string
+  SESSION_IDLE_TTL: number
+  SESSION_MAX_AGE: number
+  SESSION_KEY_PREFIX: string
+  SESSION_COOKIE_NAME?: string
+  SESSION_WAIT_REPLICAS: number
+  SESSION_WAIT_TIMEOUT: number
+  SESSION_MAX_PER_USER: number
+  HTTPS_ONLY: boolean
+  LOGIN_RATE_LIMIT: number
+  REDIS_URL: string
+  REDIS_PASSWORD?: string
+  REDIS_TLS_CA_FILE?: string
+  REDIS_SENTINELS?: Address[]
+  REDIS_SENTINEL_NAME: string
+  REDIS_CLUSTER_NODES?: Address[]
+  REDIS_COMMAND_TIMEOUT: number
+  TRUST_PROXY: string
+  SHUTDOWN_DRAIN: number
+  SHUTDOWN_GRACE: number
+  HOST: string
+  PORT: number
+  METRICS_PORT: number
+  REPLICA_NAME?: string
+  REPLICA_NAME_FROM_DNS?: string
+  LOG_LEVEL: string
+  LOG_FORMAT: LogFormat
+  NODE_ENV?: string
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-/** Publicly known values: anyone can forge cookies signed with them. */
-export const EXAMPLE_SECRETS = new Set([
-  'change-me-to-a-long-random-string-of-32-chars-or-more',
-  'development-only-secret-not-for-production-use!!'
-])
 const DEVELOPMENT_SECRET = 'development-only-secret-not-for-production-use!!'
-const MIN_SECRET_LENGTH = 32
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const PROPERTIES: Record<string, SettingSchema> = SETTINGS
 
-/** "1800" (seconds), "10s", "30m", "12h", "250ms" → milliseconds. */
-export function parseDuration (name: string, value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim())
-  if (!match) throw new ConfigError(`${name}=${value} is not a duration (examples: 1800, 10s, 30m, 12h, 250ms)`)
-  const ms = Number(match[1]) * (UNITS[match[2] ?? 's'] ?? 1000)
-  if (!(ms > 0)) throw new ConfigError(`${name} must be greater than zero`)
-  return Math.round(ms)
-}
-
-function integer (name: string, value: string, min: number, max: number): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(`${name}=${value} must be a whole number from ${min} to ${max}`)
+/**
+ * What the schema is given: each variable once, from NAME_FILE where that is allowed and set (Docker secrets).
+ * An empty value counts as unset (compose passes `${VAR:-}` as one).
+ */
+function readVariables (env: NodeJS.ProcessEnv): Record<string, string> {
+  const data: Record<string, string> = {}
+  for (const [name, property] of Object.entries(PROPERTIES)) {
+    const file = property.secret ? env[`${name}_FILE`] : undefined
+    let value = env[name]
+    if (file) {
+      try {
+        value = readFileSync(file, 'utf8').trim()
+      } catch (err) {
+        throw new ConfigError(`${name}_FILE=${file} cannot be read: ${(err as Error).message}`)
+      }
+    }
+    if (value) data[name] = value
   }
-  return n
+  return data
 }
 
-function parseBoolean (name: string, value: string): boolean {
-  if (value === '1' || value === 'true') return true
-  if (value === '0' || value === 'false') return false
-  throw new ConfigError(`${name}=${value} must be 1 or 0`)
+interface SchemaError {
+  keyword: string
+  instancePath: string
+  message?: string
 }
 
-/** `host:port,host:port` (the port may be left out). */
-function parseAddresses (name: string, value: string, defaultPort: number): Address[] {
-  return value.split(',').map(s => s.trim()).filter(Boolean).map(entry => {
-    const at = entry.lastIndexOf(':')
-    const host = at > 0 ? entry.slice(0, at) : entry
-    const port = at > 0 ? integer(`${name} port`, entry.slice(at + 1), 1, 65535) : defaultPort
-    return { host, port }
-  })
+/** One line a user can act on: the variable, its value (never a secret's), and what it must be. */
+function explain (error: SchemaError, data: Record<string, string>): string {
+  const name = error.instancePath.slice(1)
+  const property = PROPERTIES[name]
+  if (!property) return `${name} ${error.message}`
+  const given = property.secret ? name : `${name}=${data[name]}`
+  if (property.invalid) return `${given} ${property.invalid}`
+  if (property.type === 'integer') return `${given} must be a whole number from ${property.minimum} to ${property.maximum}`
+  if (property.enum) return `${given} must be ${property.enum.join(', ').replace(/, ([^,]+)$/, ' or $1')}`
+  return `${given} ${error.message}`
 }
 
-/** VAR, or the contents of the file named by VAR_FILE (Docker secrets). */
-function fromEnvOrFile (env: NodeJS.ProcessEnv, name: SettingName): string | undefined {
-  const file = env[`${name}_FILE`]
-  if (!file) return env[name]
+type Ajv = Exclude<NonNullable<envSchema.EnvSchemaOpt['ajv']>, { customOptions: unknown }>
+
+/** env-schema's own Ajv with our keywords, made on the first load and reused: it compiles the schema once. */
+let configuredAjv: Ajv | undefined
+
+function validate (data: Record<string, string>): Env {
   try {
-    return readFileSync(file, 'utf8').trim()
+    return envSchema<Env>({
+      schema: CONFIG_SCHEMA,
+      data,
+      env: false,
+      ajv: configuredAjv ?? {
+        customOptions (ajv) {
+          for (const keyword of KEYWORDS) ajv.addKeyword(keyword)
+          configuredAjv = ajv
+          return ajv
+        }
+      }
+    })
   } catch (err) {
-    throw new ConfigError(`${name}_FILE=${file} cannot be read: ${(err as Error).message}`)
+    const errors = (err as { errors?: SchemaError[] }).errors
+    if (!errors) throw err
+    throw new ConfigError([...new Set(errors.map(error => explain(error, data)))].join('; '))
   }
 }
 
-function parseSecrets (env: NodeJS.ProcessEnv, production: boolean): string[] {
-  const raw = fromEnvOrFile(env, 'SESSION_SECRET') ?? ''
-  const secrets = raw.split(',').map(s => s.trim()).filter(Boolean)
+/** Production has no working default: a secret must be set, long, and not one published in this repository. */
+function sessionSecrets (listed: string[] | undefined, production: boolean): string[] {
+  const secrets = (listed ?? []).map(s => s.trim()).filter(Boolean)
   if (secrets.length === 0) {
     if (production) {
       throw new ConfigError(
@@ -199,84 +203,59 @@ function parseSecrets (env: NodeJS.ProcessEnv, production: boolean): string[] {
   return secrets
 }
 
-/** Sent by nginx in a header it renders into its config: long, and nothing nginx would read as syntax. */
-function parseBalancerSecret (env: NodeJS.ProcessEnv): string | undefined {
-  const secret = fromEnvOrFile(env, 'BALANCER_SECRET') || undefined
-  if (secret !== undefined && !/^[A-Za-z0-9+/=_-]{32,}$/.test(secret)) {
-    throw new ConfigError(`BALANCER_SECRET must be at least ${MIN_SECRET_LENGTH} characters of A-Z a-z 0-9 + / = _ - (e.g. \`openssl rand -hex 32\`)`)
-  }
-  return secret
+/** The rules that tie two variables together, each with the message that stops the replica. */
+function relations (env: Env): Array<[broken: boolean, message: string]> {
+  return [
+    [env.SESSION_MAX_AGE < env.SESSION_IDLE_TTL, 'SESSION_MAX_AGE must not be shorter than SESSION_IDLE_TTL'],
+    [env.SESSION_WAIT_TIMEOUT >= env.REDIS_COMMAND_TIMEOUT, 'SESSION_WAIT_TIMEOUT must be shorter than REDIS_COMMAND_TIMEOUT'],
+    [Boolean(env.REDIS_SENTINELS?.length && env.REDIS_CLUSTER_NODES?.length), 'set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both'],
+    [env.SHUTDOWN_DRAIN >= env.SHUTDOWN_GRACE, 'SHUTDOWN_DRAIN must be shorter than SHUTDOWN_GRACE'],
+    [env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT, 'METRICS_PORT must differ from PORT: the metrics are not for the public port']
+  ]
 }
 
-/** A compose service name (lower-case letters, digits, `-` and `_`), or unset. */
-function parseServiceName (name: string, value: string | undefined): string | undefined {
-  if (!value) return undefined
-  if (!/^[a-z0-9][a-z0-9_-]*$/.test(value)) throw new ConfigError(`${name}=${value} must be a compose service name, e.g. app`)
-  return value
-}
-
-function parseLogFormat (value: string): LogFormat {
-  if (value === 'json' || value === 'pretty') return value
-  throw new ConfigError(`LOG_FORMAT=${value} must be json or pretty`)
-}
-
-export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
-  const value = (name: SettingName): string => env[name] ?? DEFAULTS.get(name) ?? ''
+export function loadConfig (processEnv: NodeJS.ProcessEnv = process.env): Config {
+  const env = validate(readVariables(processEnv))
+  const broken = relations(env).filter(([isBroken]) => isBroken).map(([, message]) => message)
+  if (broken.length > 0) throw new ConfigError(broken.join('; '))
   const production = env.NODE_ENV === 'production'
-  const idleTtlMs = parseDuration('SESSION_IDLE_TTL', value('SESSION_IDLE_TTL'))
-  const maxAgeMs = parseDuration('SESSION_MAX_AGE', value('SESSION_MAX_AGE'))
-  if (maxAgeMs < idleTtlMs) throw new ConfigError('SESSION_MAX_AGE must not be shorter than SESSION_IDLE_TTL')
-  const httpsOnly = parseBoolean('HTTPS_ONLY', value('HTTPS_ONLY'))
-  const commandTimeoutMs = parseDuration('REDIS_COMMAND_TIMEOUT', value('REDIS_COMMAND_TIMEOUT'))
-  const waitTimeoutMs = parseDuration('SESSION_WAIT_TIMEOUT', value('SESSION_WAIT_TIMEOUT'))
-  if (waitTimeoutMs >= commandTimeoutMs) throw new ConfigError('SESSION_WAIT_TIMEOUT must be shorter than REDIS_COMMAND_TIMEOUT')
-  const sentinels = parseAddresses('REDIS_SENTINELS', value('REDIS_SENTINELS'), 26379)
-  const clusterNodes = parseAddresses('REDIS_CLUSTER_NODES', value('REDIS_CLUSTER_NODES'), 6379)
-  const waitReplicas = integer('SESSION_WAIT_REPLICAS', value('SESSION_WAIT_REPLICAS'), 0, 16)
-  if (sentinels.length > 0 && clusterNodes.length > 0) throw new ConfigError('set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both')
-  const shutdownDrainMs = parseDuration('SHUTDOWN_DRAIN', value('SHUTDOWN_DRAIN'))
-  const shutdownGraceMs = parseDuration('SHUTDOWN_GRACE', value('SHUTDOWN_GRACE'))
-  if (shutdownDrainMs >= shutdownGraceMs) throw new ConfigError('SHUTDOWN_DRAIN must be shorter than SHUTDOWN_GRACE')
-  const port = integer('PORT', value('PORT'), 0, 65535)
-  const metricsPort = integer('METRICS_PORT', value('METRICS_PORT'), 0, 65535)
-  if (metricsPort !== 0 && metricsPort === port) throw new ConfigError('METRICS_PORT must differ from PORT: the metrics are not for the public port')
 
   return {
-    replicaName: value('REPLICA_NAME') || hostname(),
-    replicaNameFromDns: value('REPLICA_NAME') ? undefined : parseServiceName('REPLICA_NAME_FROM_DNS', value('REPLICA_NAME_FROM_DNS') || undefined),
-    host: value('HOST'),
-    port,
-    metricsPort,
+    replicaName: env.REPLICA_NAME ?? hostname(),
+    replicaNameFromDns: env.REPLICA_NAME ? undefined : env.REPLICA_NAME_FROM_DNS,
+    host: env.HOST,
+    port: env.PORT,
+    metricsPort: env.METRICS_PORT,
     production,
-    logLevel: value('LOG_LEVEL'),
-    logFormat: parseLogFormat(value('LOG_FORMAT')),
-    trustProxy: value('TRUST_PROXY'),
-    loginRateLimit: integer('LOGIN_RATE_LIMIT', value('LOGIN_RATE_LIMIT'), 0, 1_000_000),
-    shutdownDrainMs,
-    shutdownGraceMs,
+    logLevel: env.LOG_LEVEL,
+    logFormat: env.LOG_FORMAT,
+    trustProxy: env.TRUST_PROXY,
+    loginRateLimit: env.LOGIN_RATE_LIMIT,
+    shutdownDrainMs: env.SHUTDOWN_DRAIN,
+    shutdownGraceMs: env.SHUTDOWN_GRACE,
     session: {
-      secrets: parseSecrets(env, production),
-      idleTtlMs,
-      maxAgeMs,
-      keyPrefix: checkedKeyPrefix(value('SESSION_KEY_PREFIX'), message => new ConfigError(message)),
-      cookieName: value('SESSION_COOKIE_NAME') || (httpsOnly ? '__Host-sid' : 'sid'),
-      cookieSecure: httpsOnly ? true : 'auto',
-      waitReplicas,
-      waitTimeoutMs,
-      maxPerUser: integer('SESSION_MAX_PER_USER', value('SESSION_MAX_PER_USER'), 1, 10_000),
+      secrets: sessionSecrets(env.SESSION_SECRET, production),
+      idleTtlMs: env.SESSION_IDLE_TTL,
+      maxAgeMs: env.SESSION_MAX_AGE,
+      keyPrefix: checkedKeyPrefix(env.SESSION_KEY_PREFIX, message => new ConfigError(message)),
+      cookieName: env.SESSION_COOKIE_NAME ?? (env.HTTPS_ONLY ? '__Host-sid' : 'sid'),
+      cookieSecure: env.HTTPS_ONLY ? true : 'auto',
+      waitReplicas: env.SESSION_WAIT_REPLICAS,
+      waitTimeoutMs: env.SESSION_WAIT_TIMEOUT,
+      maxPerUser: env.SESSION_MAX_PER_USER,
       // A request answered 503 because a command timed out never writes later: its scripts refuse by then.
       // 90 %: what Redis runs just before the deadline must still reach the replica within its timeout.
-      writeWindowMs: Math.floor(commandTimeoutMs * 0.9),
-      balancerSecret: parseBalancerSecret(env)
+      writeWindowMs: Math.floor(env.REDIS_COMMAND_TIMEOUT * 0.9),
+      balancerSecret: env.BALANCER_SECRET
     },
     redis: {
-      url: value('REDIS_URL'),
-      sentinels,
-      clusterNodes,
-      sentinelName: value('REDIS_SENTINEL_NAME'),
-      commandTimeoutMs,
-      tlsCaFile: value('REDIS_TLS_CA_FILE') || undefined,
-      password: fromEnvOrFile(env, 'REDIS_PASSWORD') || undefined
+      url: env.REDIS_URL,
+      sentinels: env.REDIS_SENTINELS ?? [],
+      clusterNodes: env.REDIS_CLUSTER_NODES ?? [],
+      sentinelName: env.REDIS_SENTINEL_NAME,
+      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT,
+      tlsCaFile: env.REDIS_TLS_CA_FILE,
+      password: env.REDIS_PASSWORD
     }
   }
 }

@@ -91,7 +91,8 @@ declare module 'fastify' {
   }
 }
 
-export default fp<{ replicaName: string }>(async function views (app, { replicaName }) {
+export default fp(async function views (app) {
+  const { replicaName } = app.config
   app.decorateReply('page', function (this: FastifyReply, page: Page): FastifyReply {
     const request: FastifyRequest = this.request
     switch (formatFor(request.headers.accept)) {
@@ -108,4 +109,4 @@ export default fp<{ replicaName: string }>(async function views (app, { replicaN
         return this.type('text/plain; charset=utf-8').send(`${page.text}\n`)
     }
   })
-}, { name: 'views' })
+}, { name: 'views', dependencies: ['config'] })

@@ -15,17 +15,11 @@ declare module 'fastify' {
   }
 }
 
-export interface MetricsPluginOptions {
-  /** 0: off. */
-  port: number
-  host: string
-  replicaName: string
-}
-
 /** The route label of requests no route matched (404s): one value, whatever the URL. */
 export const UNMATCHED = 'unmatched'
 
-export default fp<MetricsPluginOptions>(async function metricsPlugin (app, { port, host, replicaName }) {
+export default fp(async function metricsPlugin (app) {
+  const { metricsPort: port, host, replicaName } = app.config
   if (port === 0) {
     app.decorate('metrics', null)
     app.decorate('listenMetrics', async () => null)
@@ -74,4 +68,4 @@ export default fp<MetricsPluginOptions>(async function metricsPlugin (app, { por
   app.addHook('onClose', async () => {
     if (server?.listening) await new Promise(resolve => server!.close(resolve))
   })
-}, { name: 'metrics', dependencies: ['redis'] })
+}, { name: 'metrics', dependencies: ['config', 'redis'] })

@@ -1,7 +1,8 @@
 // Every response names the replica that served it (errors included), and each request leaves one log line.
 import fp from 'fastify-plugin'
 
-export default fp<{ replicaName: string }>(async function observability (app, { replicaName }) {
+export default fp(async function observability (app) {
+  const { replicaName } = app.config
   app.addHook('onRequest', (_request, reply, done) => {
     reply.header('x-served-by', replicaName)
     done()
@@ -19,4 +20,4 @@ export default fp<{ replicaName: string }>(async function observability (app, { 
     }, 'request')
     done()
   })
-}, { name: 'observability' })
+}, { name: 'observability', dependencies: ['config'] })

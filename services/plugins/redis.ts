@@ -2,7 +2,6 @@
 // Tests hand in a connection of their own (buildApp's `redis`), which they close themselves.
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
-import type { RedisConfig } from '../config.ts'
 import { createRedis, type RedisClient, untilReady } from '../redis.ts'
 
 const STARTUP_WAIT_MS = 2000
@@ -14,13 +13,13 @@ declare module 'fastify' {
 }
 
 export interface RedisPluginOptions {
-  config: RedisConfig
-  connectionName: string
+  /** A connection to use instead of opening one from the configuration (tests); its owner closes it. */
   client?: RedisClient
 }
 
-export default fp<RedisPluginOptions>(async function redisPlugin (app, { config, connectionName, client }) {
-  const redis = client ?? createRedis(config, connectionName, app.log)
+export default fp<RedisPluginOptions>(async function redisPlugin (app, { client }) {
+  // Named after the replica in CLIENT LIST, so an operator can tell the replicas' connections apart.
+  const redis = client ?? createRedis(app.config.redis, app.config.replicaName, app.log)
   app.decorate<RedisClient>('redis', redis)
   if (client) return
   // Commands fail at once while there is no connection: start serving with one if it comes soon, or without
@@ -33,4 +32,4 @@ export default fp<RedisPluginOptions>(async function redisPlugin (app, { config,
     // QUIT waits for replies still due; past the command timeout, drop the socket.
     await redis.quit().catch(() => redis.disconnect())
   })
-}, { name: 'redis' })
+}, { name: 'redis', dependencies: ['config'] })

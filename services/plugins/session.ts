@@ -2,7 +2,6 @@
 // session-free routes never pay for a cookie check.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { SessionConfig } from '../config.ts'
 import sessionAdapter from '../session-store/fastify-adapter.ts'
 import { RedisSessionStore } from '../session-store/store.ts'
 import { usernameSkeleton } from '../username.ts'
@@ -20,7 +19,8 @@ declare module 'fastify' {
 }
 
 /** The store, made once per app: the session routes use it, and readiness asks it whether sessions can be served. */
-export function createSessionStore (app: FastifyInstance, config: SessionConfig): RedisSessionStore {
+export function createSessionStore (app: FastifyInstance): RedisSessionStore {
+  const config = app.config.session
   return new RedisSessionStore(app.redis, {
     prefix: config.keyPrefix,
     idleTtlMs: config.idleTtlMs,
@@ -36,7 +36,8 @@ export function createSessionStore (app: FastifyInstance, config: SessionConfig)
   })
 }
 
-export default fp<{ config: SessionConfig, store: RedisSessionStore }>(async function sessionPlugin (app, { config, store }) {
+export default fp<{ store: RedisSessionStore }>(async function sessionPlugin (app, { store }) {
+  const config = app.config.session
   await app.register(sessionAdapter, {
     store,
     secrets: config.secrets,
@@ -46,4 +47,4 @@ export default fp<{ config: SessionConfig, store: RedisSessionStore }>(async fun
     cookieMaxAgeMs: config.maxAgeMs,
     balancerSecret: config.balancerSecret
   })
-}, { name: 'session', dependencies: ['redis'] })
+}, { name: 'session', dependencies: ['config', 'redis'] })

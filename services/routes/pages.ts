@@ -17,13 +17,6 @@ export function headerText (value: string): string {
   }
 }
 
-export interface PageRouteOptions {
-  replicaName: string
-  cookieName: string
-  /** Logins per minute per client address (0: no limit). */
-  loginRateLimit: number
-}
-
 const notLoggedIn = {
   title: 'Not logged in',
   text: TEXT.notLoggedIn,
@@ -32,7 +25,8 @@ const notLoggedIn = {
 <p class="actions"><a class="button primary" href="/login">Log in</a></p>`
 }
 
-const pageRoutes: FastifyPluginAsync<PageRouteOptions> = async (app, { replicaName, cookieName, loginRateLimit }) => {
+const pageRoutes: FastifyPluginAsync = async (app) => {
+  const { replicaName, loginRateLimit, session: { cookieName } } = app.config
   // The visit is counted in Redis (HINCRBY) while the session loads: one round trip, and concurrent visits on
   // any replica are never lost. Should the load not have carried it, it is counted here instead.
   // HEAD gets the same answer without its body, and counts nothing (a HEAD request must not change anything

@@ -7,7 +7,8 @@ import { escapeHtml, postButton } from '../views.ts'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-const sessionRoutes: FastifyPluginAsync<{ cookieName: string }> = async (app, { cookieName }) => {
+const sessionRoutes: FastifyPluginAsync = async (app) => {
+  const { cookieName } = app.config.session
   app.get('/sessions', async (request, reply) => {
     const user = request.session.user!
     const current = sessionHandle(request.session.sessionId)

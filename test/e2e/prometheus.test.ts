@@ -83,7 +83,7 @@ t.test('compose\'s monitoring profile: Prometheus finds every replica through Do
   const run = promisify(execFile)
   const check = await run(findBinary('promtool'), ['check', 'config', configFile])
   t.match(check.stdout, /SUCCESS/, 'promtool accepts monitoring/prometheus.yml')
-  const metricsPort = Number(SETTINGS.find(s => s.name === 'METRICS_PORT')!.default)
+  const metricsPort = SETTINGS.METRICS_PORT.default
   const replicasJob = (parse(readFileSync(configFile, 'utf8')) as { scrape_configs: Array<{ job_name: string, dns_sd_configs?: unknown[] }> })
     .scrape_configs.find(j => j.job_name === 'replicas')
   t.same(replicasJob?.dns_sd_configs?.[0], { names: ['app'], type: 'A', port: metricsPort, refresh_interval: '5s' },

@@ -54,3 +54,33 @@ t.test('HTTPS_ONLY: a Secure cookie with the __Host- prefix', async t => {
   const https = loadConfig({ HTTPS_ONLY: '1' }).session
   t.same([https.cookieName, https.cookieSecure], ['__Host-sid', true])
 })
+
+t.test('every wrong value is named at once, with what it must be; a secret is never repeated', async t => {
+  const error = t.throws(() => loadConfig({ PORT: 'x', LOG_FORMAT: 'xml', SESSION_MAX_AGE: '0', REDIS_SENTINELS: 'a:0' })) as Error
+  t.match(error.message, 'PORT=x must be a whole number from 0 to 65535')
+  t.match(error.message, 'LOG_FORMAT=xml must be json or pretty')
+  t.match(error.message, 'SESSION_MAX_AGE=0 must be greater than zero')
+  t.match(error.message, 'REDIS_SENTINELS=a:0 port 0 must be a whole number from 1 to 65535')
+  t.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL=loud must be fatal, error, warn, info, debug, trace or silent/)
+  t.throws(() => loadConfig({ REPLICA_NAME_FROM_DNS: 'App' }), /REPLICA_NAME_FROM_DNS=App must be a compose service name/)
+  const secret = `${'a'.repeat(32)}$request_id`
+  const refused = t.throws(() => loadConfig({ BALANCER_SECRET: secret })) as Error
+  t.notMatch(refused.message, secret)
+})
+
+t.test('an empty value counts as unset; NAME_FILE is read instead of NAME', async t => {
+  const config = loadConfig({ PORT: '', SESSION_IDLE_TTL: '', REDIS_SENTINELS: '', BALANCER_SECRET: '', SESSION_COOKIE_NAME: '' })
+  t.same([config.port, config.session.idleTtlMs, config.redis.sentinels, config.session.balancerSecret, config.session.cookieName],
+    [3000, 30 * 60_000, [], undefined, 'sid'])
+  const dir = t.testdir({ secret: `${SECRET}\n`, password: 'from-file\n' })
+  const fromFiles = loadConfig({ SESSION_SECRET: 'y'.repeat(40), SESSION_SECRET_FILE: `${dir}/secret`, REDIS_PASSWORD_FILE: `${dir}/password` })
+  t.same(fromFiles.session.secrets, [SECRET])
+  t.equal(fromFiles.redis.password, 'from-file')
+})
+
+t.test('only the environment it is given is read', async t => {
+  const before = process.env.PORT
+  process.env.PORT = '4000'
+  t.teardown(() => { if (before === undefined) delete process.env.PORT; else process.env.PORT = before })
+  t.equal(loadConfig({}).port, 3000)
+})

@@ -1,21 +1,12 @@
-// Texts that live in two places are checked against their one source: the configuration table (docs/) against
-// the settings a replica reads, and the ACL line in docs/security.md against the store's.
+// Texts that live in two places are checked against their one source: the ACL line in docs/security.md against the
+// store's. (docs/configuration.md is generated from the configuration schema: test/unit/config-docs.test.ts.)
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import t from 'tap'
 import { PROJECT_ROOT } from '../../harness/paths.ts'
-import { SETTINGS } from '../../services/config.ts'
 import { aclSetUser, CLUSTER_ACL_RULES } from '../../services/session-store/acl.ts'
 
-const configuration = readFileSync(`${PROJECT_ROOT}/docs/configuration.md`, 'utf8')
 const security = readFileSync(`${PROJECT_ROOT}/docs/security.md`, 'utf8')
-
-t.test('the configuration table lists exactly the settings a replica reads', async t => {
-  const documented = new Set([...configuration.matchAll(/^\| (.+?) \|/gm)].flatMap(m => [...m[1]!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map(n => n[1]!)))
-  for (const setting of SETTINGS) t.ok(documented.has(setting.name), `${setting.name} is in the table`)
-  const known = new Set(SETTINGS.flatMap(s => [s.name, `${s.name}_FILE`]))
-  for (const name of documented) t.ok(known.has(name), `${name} in the table is a setting a replica reads`)
-})
 
 t.test('docs/security.md shows the ACL line the access test runs', async t => {
   t.ok(security.includes(aclSetUser('sessions', 'sess:')), aclSetUser('sessions', 'sess:'))
