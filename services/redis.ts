@@ -49,6 +49,9 @@ function clusterOptions (config: RedisConfig, connectionName: string): ClusterOp
   const { retryStrategy, enableOfflineQueue, host, port, db, tls, ...node } = redisOptions(config, connectionName)
   return {
     redisOptions: { ...node, tls: tls && { ...tls, servername: undefined } },
+    // ioredis swaps the seeds' names for their addresses, which no node's certificate names: keep the names
+    // (REDIS_CLUSTER_NODES), which the certificates are checked against; the connection resolves them itself.
+    ...(tls && { dnsLookup: (hostname: string, callback: (err: null, address: string) => void) => callback(null, hostname) }),
     enableOfflineQueue,
     clusterRetryStrategy: retryStrategy,
     // A MOVED or ASK (slots migrating) is followed at once; a node that is down is a 503, not a wait.
@@ -108,9 +111,19 @@ export function createRedis (config: RedisConfig, connectionName: string, log: P
   if (redis instanceof Cluster) {
     // A node's connection closed (its Redis died, or it was removed): ask at once who serves its slots now.
     redis.on('-node', () => redis.refreshSlotsCache())
+    // One node refused while the others answer (down, or its TLS certificate names another host): say which, and
+    // why, once until it is back. Only the sessions in its slots get 503s.
+    const failing = new Set<string>()
+    redis.on('node error', (err: Error, key: string) => {
+      if (!failing.has(key)) log.error({ err: { message: err.message }, node: key }, 'redis cluster node connection error')
+      failing.add(key)
+    })
     // ioredis opens a node's connection on its first command, and with no offline queue it refuses the commands
     // that come while it is connecting (a burst of 503s): open each as soon as the node is known instead.
-    redis.on('+node', (node: Redis) => { node.connect().catch(() => {}) })
+    redis.on('+node', (node: Redis) => {
+      node.connect().catch(() => {})
+      node.on('ready', () => failing.delete(`${node.options.host}:${node.options.port}`))
+    })
   }
   redis.on('error', (err: Error) => {
     // ioredis emits an error on every failed reconnect; one line per outage is enough.
