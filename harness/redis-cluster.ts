@@ -2,14 +2,17 @@
 // hash slots, each with a replica that takes over when it dies, joined with `redis-cli --cluster create
 // --cluster-replicas 1`. Every node is append-only, like every Redis here. The harness can also move slots
 // (reshard, rebalance) and add a shard, as an operator would with redis-cli. The replicas of the app find the
-// nodes through REDIS_CLUSTER_NODES.
+// nodes through REDIS_CLUSTER_NODES. With `tls`, clients speak TLS only to each node's TLS port, as on managed
+// clusters with in-transit encryption; the harness itself keeps the plain port, on loopback, for its own checks.
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Redis } from 'ioredis'
 import { currentEngine } from './engines.ts'
+import { freePort } from './ports.ts'
 import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer, withClient } from './redis-server.ts'
+import type { TlsFiles } from './self-signed-cert.ts'
 import { scaled } from './timeouts.ts'
 
 const run = promisify(execFile)
@@ -26,10 +29,16 @@ export interface RedisClusterOptions {
    */
   nodeTimeoutMs?: number
   /**
-   * Every node announces this hostname and hands it to clients instead of its address
-   * (`cluster-preferred-endpoint-type hostname`), as managed clusters with per-node TLS names do.
+   * The hostname each node announces and hands to clients instead of its address
+   * (`cluster-preferred-endpoint-type hostname`), as managed clusters with per-node TLS names do: one for all, or
+   * one per node (numbered from 1, in start order).
    */
-  announceHostname?: string
+  announceHostname?: string | ((node: number) => string)
+  /**
+   * TLS on every node: clients, replication and the cluster bus. Each node presents its own certificate
+   * (`certificate(n)`), signed by `ca`, which the nodes also trust from each other.
+   */
+  tls?: { ca: string, certificate: (node: number) => TlsFiles }
   /** Every node wants it (`--requirepass`; replicas use it with their primary too); the nodes' URLs carry it. */
   password?: string
   onLine?: LineListener
@@ -49,6 +58,8 @@ export interface ClusterNodeInfo {
 export class RedisClusterGroup {
   readonly nodes: RedisServer[] = []
   readonly #options: RedisClusterOptions
+  /** Each node's TLS port, with `tls`. */
+  readonly #tlsPorts = new Map<RedisServer, number>()
 
   private constructor (options: RedisClusterOptions) {
     this.#options = options
@@ -61,7 +72,7 @@ export class RedisClusterGroup {
     try {
       for (let i = 0; i < primaries * (1 + perPrimary); i++) await group.#startNode()
       // All on one host: redis-cli warns that replicas share their primary's host, and goes on.
-      await group.#cli('--cluster', 'create', ...group.nodes.map(n => `127.0.0.1:${n.port}`),
+      await group.#cli('--cluster', 'create', ...group.nodes.map(n => group.#address(n)),
         '--cluster-replicas', String(perPrimary), '--cluster-yes')
       await group.waitUntilHealthy()
       return group
@@ -74,6 +85,10 @@ export class RedisClusterGroup {
   async #startNode (): Promise<RedisServer> {
     const n = this.nodes.length + 1
     const dir = join(this.#options.dir, `node-${n}`)
+    const hostname = this.hostname(n)
+    const { tls } = this.#options
+    const tlsPort = tls && await freePort()
+    const certificate = tls?.certificate(n)
     const node = await RedisServer.start({
       name: `redis-node-${n}`,
       dir,
@@ -84,20 +99,48 @@ export class RedisClusterGroup {
         // A replica takes over however long it had been cut off from its primary (the test kills primaries
         // under load; availability first, as managed services choose).
         '--cluster-replica-validity-factor', '0',
-        ...(this.#options.announceHostname
-          ? ['--cluster-announce-hostname', this.#options.announceHostname, '--cluster-preferred-endpoint-type', 'hostname']
+        ...(hostname
+          // A name on loopback resolves to ::1 first, then 127.0.0.1 (nss-myhostname): served on both, as a
+          // dual-stack host would be ('-': unless this machine has no IPv6).
+          ? ['--cluster-announce-hostname', hostname, '--cluster-preferred-endpoint-type', 'hostname', '--bind', '127.0.0.1', '-::1']
+          : []),
+        ...(tls
+          ? ['--tls-port', String(tlsPort), '--tls-cert-file', certificate!.cert, '--tls-key-file', certificate!.key,
+              '--tls-ca-cert-file', tls.ca, '--tls-cluster', 'yes', '--tls-replication', 'yes',
+              // Clients need no certificate of their own (managed services ask for none); one shown is verified.
+              '--tls-auth-clients', 'optional']
           : []),
         ...(this.#options.password === undefined ? [] : ['--masterauth', this.#options.password])],
       password: this.#options.password,
       onLine: this.#options.onLine
     })
     this.nodes.push(node)
+    if (tlsPort) this.#tlsPorts.set(node, tlsPort)
     return node
   }
 
-  /** REDIS_CLUSTER_NODES for the replicas: every node (any one is enough to discover the cluster). */
+  /** The hostname node `n` (from 1) announces, if any. */
+  hostname (n: number): string | undefined {
+    const { announceHostname } = this.#options
+    return typeof announceHostname === 'function' ? announceHostname(n) : announceHostname
+  }
+
+  /** A node's TLS port, with `tls`. */
+  tlsPort (node: RedisServer): number | undefined {
+    return this.#tlsPorts.get(node)
+  }
+
+  /**
+   * REDIS_CLUSTER_NODES for the replicas: every node (any one is enough to discover the cluster). With TLS, each
+   * node's name and TLS port: the name is what its certificate is checked against.
+   */
   get addresses (): string {
-    return this.nodes.map(n => `127.0.0.1:${n.port}`).join(',')
+    return this.nodes.map((node, i) => this.#options.tls ? `${this.hostname(i + 1) ?? '127.0.0.1'}:${this.tlsPort(node)}` : `127.0.0.1:${node.port}`).join(',')
+  }
+
+  /** How redis-cli reaches a node: over TLS when the nodes speak it (MIGRATE between them does). */
+  #address (node: RedisServer): string {
+    return `127.0.0.1:${this.tlsPort(node) ?? node.port}`
   }
 
   /** The nodes whose process runs. */
@@ -155,32 +198,32 @@ export class RedisClusterGroup {
       // Every replica has had its primary's data and follows it (a WAIT counts only such replicas).
       const roles = await this.eachNode(async node => await node.info('replication'))
       if (roles.some(info => info.includes('role:slave') && !info.includes('master_link_status:up'))) return undefined
-      const check = await this.#cli('--cluster', 'check', `127.0.0.1:${this.live[0]!.port}`).catch(() => undefined)
+      const check = await this.#cli('--cluster', 'check', this.#address(this.live[0]!)).catch(() => undefined)
       return check && !/\[ERR\]|\[WARNING\]/.test(check) ? true : undefined
     }, timeoutMs, 100)
   }
 
   /** Moves `slots` slots from one primary to another (`redis-cli --cluster reshard`), keys and all. */
   async reshard (from: ClusterNodeInfo, to: ClusterNodeInfo, slots: number): Promise<void> {
-    await this.#cli('--cluster', 'reshard', `127.0.0.1:${this.live[0]!.port}`, '--cluster-from', from.id,
+    await this.#cli('--cluster', 'reshard', this.#address(this.live[0]!), '--cluster-from', from.id,
       '--cluster-to', to.id, '--cluster-slots', String(slots), '--cluster-yes', '--cluster-pipeline', '100')
   }
 
   /** Evens out the slots (`redis-cli --cluster rebalance`), new empty primaries included. */
   async rebalance (): Promise<void> {
-    await this.#cli('--cluster', 'rebalance', `127.0.0.1:${this.live[0]!.port}`, '--cluster-use-empty-masters',
+    await this.#cli('--cluster', 'rebalance', this.#address(this.live[0]!), '--cluster-use-empty-masters',
       '--cluster-pipeline', '100')
   }
 
   /** A new shard: a primary with no slots yet (see rebalance) and its replica (`redis-cli --cluster add-node`). */
   async addShard (): Promise<ClusterNodeInfo> {
-    const existing = `127.0.0.1:${this.live[0]!.port}`
+    const existing = this.#address(this.live[0]!)
     const primary = await this.#startNode()
-    await this.#cli('--cluster', 'add-node', `127.0.0.1:${primary.port}`, existing)
+    await this.#cli('--cluster', 'add-node', this.#address(primary), existing)
     const info = await pollUntil('the new primary to be known', async () =>
       (await this.topology()).find(n => n.port === primary.port && n.role === 'primary'), scaled(10_000), 100)
     const replica = await this.#startNode()
-    await this.#cli('--cluster', 'add-node', `127.0.0.1:${replica.port}`, existing, '--cluster-slave', '--cluster-master-id', info.id)
+    await this.#cli('--cluster', 'add-node', this.#address(replica), existing, '--cluster-slave', '--cluster-master-id', info.id)
     await this.waitUntilHealthy()
     return info
   }
@@ -188,7 +231,8 @@ export class RedisClusterGroup {
   async #cli (...args: string[]): Promise<string> {
     // The password through the environment, not the command line, which any local user can read.
     const env = this.#options.password === undefined ? process.env : { ...process.env, REDISCLI_AUTH: this.#options.password, VALKEYCLI_AUTH: this.#options.password }
-    const { stdout } = await run(currentEngine().cli, args, { timeout: scaled(120_000), env })
+    const tls = this.#options.tls ? ['--tls', '--cacert', this.#options.tls.ca] : []
+    const { stdout } = await run(currentEngine().cli, [...tls, ...args], { timeout: scaled(120_000), env })
     return stdout
   }
 

@@ -49,6 +49,9 @@ function clusterOptions (config: RedisConfig, connectionName: string): ClusterOp
   const { retryStrategy, enableOfflineQueue, host, port, db, tls, ...node } = redisOptions(config, connectionName)
   return {
     redisOptions: { ...node, tls: tls && { ...tls, servername: undefined } },
+    // ioredis swaps the seeds' names for their addresses, which no node's certificate names: keep the names
+    // (REDIS_CLUSTER_NODES), which the certificates are checked against; the connection resolves them itself.
+    ...(tls && { dnsLookup: (hostname: string, callback: (err: null, address: string) => void) => callback(null, hostname) }),
     enableOfflineQueue,
     clusterRetryStrategy: retryStrategy,
     // A MOVED or ASK (slots migrating) is followed at once; a node that is down is a 503, not a wait.
@@ -95,6 +98,8 @@ export async function untilReady (redis: RedisClient): Promise<void> {
   if (redis instanceof Cluster) await Promise.all(redis.nodes().map(ready))
 }
 
+const REFRESH_GAP_MS = 200
+
 /** Connects in the background; commands fail fast (503) until the connection is ready. */
 export function createRedis (config: RedisConfig, connectionName: string, log: Pick<Console, 'info' | 'error'>): RedisClient {
   const redis = config.clusterNodes.length > 0
@@ -106,11 +111,35 @@ export function createRedis (config: RedisConfig, connectionName: string, log: P
     down = false
   })
   if (redis instanceof Cluster) {
-    // A node's connection closed (its Redis died, or it was removed): ask at once who serves its slots now.
-    redis.on('-node', () => redis.refreshSlotsCache())
+    // A node's connection closed (its Redis died, or it was removed): ask at once who serves its slots now. At most
+    // every REFRESH_GAP_MS: while a node stays unreachable (no replica to promote yet, or its certificate names
+    // another host), each answer lists it again, its new connection fails, and unpaced that loop kept a core busy.
+    let lastRefresh = -Infinity
+    let pending: NodeJS.Timeout | undefined
+    const refresh = () => {
+      pending = undefined
+      lastRefresh = performance.now()
+      redis.refreshSlotsCache()
+    }
+    redis.on('-node', () => {
+      const wait = lastRefresh + REFRESH_GAP_MS - performance.now()
+      if (wait <= 0) refresh()
+      else pending ??= setTimeout(refresh, wait).unref()
+    })
+    // One node refused while the others answer (down, or its TLS certificate names another host): say which, and
+    // why, once per reason until it is back (a closed connection first, then what each new attempt meets). Only
+    // the sessions in its slots get 503s.
+    const failing = new Map<string, string>()
+    redis.on('node error', (err: Error, key: string) => {
+      if (failing.get(key) !== err.message) log.error({ err: { message: err.message }, node: key }, 'redis cluster node connection error')
+      failing.set(key, err.message)
+    })
     // ioredis opens a node's connection on its first command, and with no offline queue it refuses the commands
     // that come while it is connecting (a burst of 503s): open each as soon as the node is known instead.
-    redis.on('+node', (node: Redis) => { node.connect().catch(() => {}) })
+    redis.on('+node', (node: Redis) => {
+      node.connect().catch(() => {})
+      node.on('ready', () => failing.delete(`${node.options.host}:${node.options.port}`))
+    })
   }
   redis.on('error', (err: Error) => {
     // ioredis emits an error on every failed reconnect; one line per outage is enough.

@@ -1,18 +1,24 @@
 // A Redis Cluster that hands its clients hostnames, not addresses (`cluster-preferred-endpoint-type hostname`), as
-// managed clusters with a TLS certificate per node name do: the replicas are seeded with addresses, learn the
-// nodes by name, become ready, serve, follow a failover, and the old primary's return. Every node here announces
-// `localhost`.
-import t from 'tap'
+// managed clusters with a TLS certificate per node name do (ElastiCache with in-transit encryption): the replicas
+// learn the nodes by name, become ready, serve, follow a failover, and the old primary's return. First every node
+// announces `localhost`, without TLS; then each node has its own name (node-1.localhost, …: nss-myhostname resolves
+// them to loopback) and speaks TLS only, with a certificate for that name which the replicas check.
+import t, { type Test } from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
+import type { RedisClusterGroup } from '../../harness/redis-cluster.ts'
 import { withClient } from '../../harness/redis-server.ts'
+import type { LocalStack } from '../../harness/local-stack.ts'
 import { scaled } from '../../harness/timeouts.ts'
+import { sessionKey } from '../../services/session-store/keys.ts'
 import { sessionKeyOf, startOnRedisCluster } from '../helpers/cluster-stack.ts'
+import { certificateFor } from '../helpers/tls.ts'
 
-t.test('a cluster that hands out hostnames: the replicas get ready, serve a session on every replica, follow a failover and the old primary\'s return', async t => {
-  const { group, stack } = await startOnRedisCluster(t, { announceHostname: 'localhost' })
+async function servesAndFollowsAFailover (t: Test, group: RedisClusterGroup, stack: LocalStack) {
+  const names = new Map(group.nodes.map((node, i) => [node.port, group.hostname(i + 1)]))
   const slots = await withClient(group.nodes[0]!.port, async redis => await redis.cluster('SLOTS'))
-  t.ok(slots.every(([, , primary]) => primary?.[0] === 'localhost'), 'CLUSTER SLOTS names every primary by hostname, not address')
+  const hosts = slots.flatMap(([, , ...nodes]) => nodes.map(([host, port]) => [host, names.get(port)]))
+  t.ok(hosts.every(([host, name]) => host === name), `CLUSTER SLOTS names every node by its hostname: ${[...new Set(hosts.map(([host]) => host))].sort().join(', ')}`)
 
   const user = new Browser(stack.url)
   t.equal((await user.login('hostname')).status, 302, 'a login')
@@ -57,4 +63,57 @@ t.test('a cluster that hands out hostnames: the replicas get ready, serve a sess
   const refused = during.filter(s => s !== 200)
   t.ok(refused.every(s => s === 503), `${during.length} visits while it rejoined: nothing but clear 503s failed`)
   t.ok(refused.length <= 1, `${refused.length} 503s while it rejoined, at most one`)
+}
+
+t.test('every node announces localhost: the replicas get ready, serve a session on every replica, follow a failover and the old primary\'s return', async t => {
+  const { group, stack } = await startOnRedisCluster(t, { announceHostname: 'localhost' })
+  await servesAndFollowsAFailover(t, group, stack)
+})
+
+t.test('TLS, each node by its own name with a certificate for it: the same, verified; a node that presents another name is refused until it presents its own', async t => {
+  const lines: string[] = []
+  const { group, stack, certs } = await startOnRedisCluster(t, {
+    tls: true,
+    announceHostname: n => `node-${n}.localhost`,
+    onLine: (source, line) => { if (source.startsWith('replica')) lines.push(line) }
+  })
+  await servesAndFollowsAFailover(t, group, stack)
+
+  t.test('a node whose certificate names another host is refused: its sessions get 503s, readiness says so, the log says why', async t => {
+    // The primary serving the readiness check's key, so that readiness must notice.
+    const victim = await group.primaryFor(sessionKey('sess:', 'ready'))
+    const name = group.hostname(group.nodes.indexOf(group.server(victim)) + 1)!
+    const own = certs!.certificate(name)
+    const other = certificateFor(certs!.dir, 'elsewhere.localhost')
+    // Users until one has a session on the victim's shard and one elsewhere.
+    const onVictim: Browser[] = []
+    const elsewhere: Browser[] = []
+    while (onVictim.length === 0 || elsewhere.length === 0) {
+      const user = new Browser(stack.url)
+      await user.login('named')
+      ;((await group.primaryFor(sessionKeyOf(user))).id === victim.id ? onVictim : elsewhere).push(user)
+    }
+    const ready = async () => await Promise.all(stack.replicas.map(async r => (await fetch(`${r.url}/health/ready`)).status))
+    t.same(await ready(), [200, 200, 200], 'ready while every name matches')
+
+    // Same CA, another name. Connections already open stay up: drop the replicas' (the harness's own is skipped).
+    const from = lines.length
+    await withClient(victim.port, async redis => {
+      await redis.config('SET', 'tls-cert-file', other.cert, 'tls-key-file', other.key)
+      await redis.call('CLIENT', 'KILL', 'TYPE', 'normal')
+    })
+    await pollUntil('every replica to be unready', async () => (await ready()).every(s => s === 503) ? true : undefined, scaled(10_000), 100)
+    t.pass(`not ready (${name} presents elsewhere.localhost)`)
+    t.equal((await onVictim[0]!.get('/')).status, 503, `a session on ${name}'s shard: 503`)
+    t.equal(visitsOf((await elsewhere[0]!.get('/')).text), 1, 'a session on another shard is served')
+    const refusal = await pollUntil('the replicas to log why', async () => lines.slice(from).find(line =>
+      line.includes('redis cluster node connection error') && line.includes(name) && line.includes('altnames')), scaled(5000), 100)
+    t.match(JSON.parse(refusal), { err: { message: /does not match certificate's altnames.*elsewhere\.localhost/ }, node: new RegExp(`^${name}:`) },
+      `the log names the node and the mismatch: ${refusal}`)
+
+    await withClient(victim.port, async redis => await redis.config('SET', 'tls-cert-file', own.cert, 'tls-key-file', own.key))
+    await pollUntil('every replica to be ready again', async () => (await ready()).every(s => s === 200) ? true : undefined, scaled(10_000), 100)
+    t.pass('its own name again: ready, with no restart')
+    t.equal(visitsOf((await onVictim[0]!.get('/')).text), 1, `the session on ${name}'s shard is served again`)
+  })
 })

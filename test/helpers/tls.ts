@@ -1,10 +1,10 @@
-// A throwaway certificate authority and a server certificate for localhost / 127.0.0.1, made with openssl, and a
-// client that trusts a given CA.
+// A throwaway certificate authority and a server certificate for localhost / 127.0.0.1, made with openssl, more
+// certificates from that CA for other names, and a client that trusts a given CA.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { Agent, fetch as undiciFetch, type RequestInit as UndiciRequestInit } from 'undici'
-import { openssl } from '../../harness/self-signed-cert.ts'
+import { openssl, type TlsFiles } from '../../harness/self-signed-cert.ts'
 
 export interface Certificates {
   ca: string
@@ -14,15 +14,25 @@ export interface Certificates {
   otherCa: string
 }
 
+const KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+
 export function makeCertificates (dir: string): Certificates {
-  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  openssl(dir, 'req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=test CA')
-  openssl(dir, 'req', '-x509', ...key, '-keyout', 'other-ca.key', '-out', 'other-ca.crt', '-days', '1', '-subj', '/CN=another CA')
-  openssl(dir, 'req', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
+  openssl(dir, 'req', '-x509', ...KEY, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=test CA')
+  openssl(dir, 'req', '-x509', ...KEY, '-keyout', 'other-ca.key', '-out', 'other-ca.crt', '-days', '1', '-subj', '/CN=another CA')
+  openssl(dir, 'req', ...KEY, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
   openssl(dir, 'x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
     '-out', 'server.crt', '-days', '1', '-extfile', 'san.ext')
   return { ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), otherCa: join(dir, 'other-ca.crt') }
+}
+
+/** A certificate whose one name is `name` (a DNS name), signed by the CA that makeCertificates made in `dir`. */
+export function certificateFor (dir: string, name: string): TlsFiles {
+  openssl(dir, 'req', ...KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`)
+  writeFileSync(join(dir, `${name}.ext`), `subjectAltName=DNS:${name}\n`)
+  openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-out', `${name}.crt`, '-days', '1', '-extfile', `${name}.ext`)
+  return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) }
 }
 
 /**
