@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 export function refuseAlongsideOtherLoadTests (tool: string): void {
   let others: string[] = []
   try {
-    others = execFileSync('pgrep', ['-f', '^[^ ]*node .*(autocannon|bench/run\\.js|bench/metrics-cost|bench/redis-topologies)'], { encoding: 'utf8' })
+    others = execFileSync('pgrep', ['-f', '^[^ ]*node .*(autocannon|bench/run\\.js|bench/metrics-cost|bench/redis-topologies|bench/compose)'], { encoding: 'utf8' })
       .split('\n').filter(pid => pid && Number(pid) !== process.pid && Number(pid) !== process.ppid)
   } catch {} // pgrep exits 1 when nothing matches
   if (others.length > 0) {

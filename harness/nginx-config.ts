@@ -17,8 +17,6 @@ export interface LoadBalancerVars {
   /** An `access_log` argument: a path and format, or `off`. */
   accessLog: string
   resolver?: string
-  /** What proxy_pass names: the upstream group (the default), or a host:port to resolve while serving. */
-  proxyTarget?: string
   /** HTTPS beside HTTP: its listen address, the certificate chain and key files, and whether HTTP redirects to it. */
   tls?: TlsListener
   /** Addresses or CIDRs of proxies in front of nginx whose X-Forwarded-For and X-Forwarded-Proto are believed. */
@@ -89,7 +87,6 @@ export function renderLoadBalancer (vars: LoadBalancerVars, template = readFileS
     NGINX_UPSTREAM_SERVERS: upstreamLines(vars.upstreams),
     NGINX_ACCESS_LOG: vars.accessLog,
     NGINX_RESOLVER: vars.resolver ?? '',
-    NGINX_PROXY_TARGET: vars.proxyTarget ?? 'replicas',
     NGINX_BALANCER_SECRET: vars.balancerSecret ?? '',
     ...tlsDirectives(vars.tls),
     ...trustedProxyDirectives(vars.trustedProxies)

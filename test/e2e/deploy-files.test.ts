@@ -130,6 +130,10 @@ t.test('nginx -t accepts every config rendered from the template', async t => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, 'tmp', sub), { recursive: true })
   const template = readFileSync(TEMPLATE_PATH, 'utf8')
+  const { stderr } = await run(findBinary('nginx'), ['-v'])
+  const [major = 0, minor = 0, patch = 0] = /nginx\/(\d+)\.(\d+)\.(\d+)/.exec(stderr)!.slice(1).map(Number)
+  const upstreamResolve = major * 1e6 + minor * 1e3 + patch >= 1_027_003
+  t.comment(`nginx ${major}.${minor}.${patch}: upstream resolve ${upstreamResolve ? 'checked' : 'left to the compose test'}`)
   const variants: Record<string, Record<string, string>> = {
     local: {
       NGINX_LISTEN: '127.0.0.1:8080',
@@ -137,7 +141,6 @@ t.test('nginx -t accepts every config rendered from the template', async t => {
       NGINX_UPSTREAM_SERVERS: 'server 127.0.0.1:3001 max_fails=1 fail_timeout=5s; server 127.0.0.1:3002 down;',
       NGINX_ACCESS_LOG: `${dir}/access.log upstreams`,
       NGINX_RESOLVER: '',
-      NGINX_PROXY_TARGET: 'replicas',
       NGINX_BALANCER_SECRET: 'a0'.repeat(32),
       ...tlsDirectives(undefined),
       ...trustedProxyDirectives([])
@@ -149,16 +152,16 @@ t.test('nginx -t accepts every config rendered from the template', async t => {
       NGINX_UPSTREAM_SERVERS: 'server 127.0.0.1:3001 max_fails=1 fail_timeout=5s;',
       NGINX_ACCESS_LOG: 'off',
       NGINX_RESOLVER: '',
-      NGINX_PROXY_TARGET: 'replicas',
       NGINX_BALANCER_SECRET: '',
       ...tlsDirectives({ listen: '127.0.0.1:8443', ...selfSignedPair(dir), redirectPort: 8443 }),
       ...trustedProxyDirectives(['10.0.0.5', '10.1.0.0/16', 'fd00::/8'])
     },
     // The compose values; `app` only resolves inside the compose network, so loopback stands in for it, and the
-    // self-signed pair above for the one nginx makes in its container.
+    // self-signed pair above for the one nginx makes in its container. An nginx older than 1.27.3 (Debian
+    // bookworm's 1.22) has no upstream `resolve`: it checks the rest, and compose.test.ts runs it whole on 1.30.
     compose: Object.fromEntries(Object.entries(envFile(file('loadbalancer/docker.env')))
       .map(([k, v]) => [k, v.replace('app:3000', '127.0.0.1:3000').replace('/dev/stdout', `${dir}/access.log`)
-        .replace('/etc/nginx/tls', dir)]))
+        .replace('/etc/nginx/tls', dir).replace(upstreamResolve ? '' : ' resolve ', ' ')]))
   }
   for (const [name, vars] of Object.entries(variants)) {
     const include = join(dir, `${name}.conf`)
