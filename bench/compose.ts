@@ -4,9 +4,12 @@
 // replicas on loopback), in alternating rounds. Each path is judged against its own floor, which takes out what
 // differs in front of nginx (Docker's published port); goal: on both routes, compose keeps at least 0.8 of the local
 // path's ratio. Stand-ins are built from Debian's packages where the official images cannot be pulled.
-//   npm run bench:compose -- [--duration 8] [--rounds 3] [--connections 32] [--data-root DIR]
+// --quiet: no log line per request on either path (nginx's access log off, the replicas at warn), which shows what
+// Docker's log pipeline costs.
+//   npm run bench:compose -- [--duration 8] [--rounds 3] [--connections 32] [--quiet] [--data-root DIR]
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Options } from 'autocannon'
@@ -23,7 +26,7 @@ import { fire, unexpectedAnswers } from './fire.ts'
 import { SCENARIOS } from './scenarios.ts'
 import { median } from './summary.ts'
 
-const USAGE = 'usage: node dist/bench/compose.js [--duration 8] [--rounds 3] [--connections 32] [--data-root DIR]'
+const USAGE = 'usage: node dist/bench/compose.js [--duration 8] [--rounds 3] [--connections 32] [--quiet] [--data-root DIR]'
 const progress = (line: string) => console.error(`[compose] ${line}`)
 
 /** A path's ratio to its own floor may fall to this share of the local path's, no lower. */
@@ -41,13 +44,18 @@ async function measure (path: Path, options: Partial<Options> & { url: string, e
   return { rps: result.requests.average, p99: result.latency.p99 }
 }
 
-export async function compareCompose ({ durationSeconds, rounds, connections, dataRoot }: { durationSeconds: number, rounds: number, connections: number, dataRoot?: string }): Promise<boolean> {
+export async function compareCompose ({ durationSeconds, rounds, connections, quiet, dataRoot }: { durationSeconds: number, rounds: number, connections: number, quiet: boolean, dataRoot?: string }): Promise<boolean> {
   exitWithChildrenOnSignals()
   refuseAlongsideOtherLoadTests('compose')
   const engine = await DockerEngine.open({ dataRoot })
   let project: ComposeProject | undefined
   let local: LocalStack | undefined
   const paths: Path[] = []
+  // The quiet run's settings, on top of docker-compose.yml.
+  const overrideDir = mkdtempSync(join(tmpdir(), 'bench-compose-'))
+  const override = join(overrideDir, 'quiet.yml')
+  writeFileSync(override, JSON.stringify({ services: { nginx: { environment: { NGINX_ACCESS_LOG: 'off' } }, app: { environment: { LOG_LEVEL: 'warn' } } } }))
+  const files = quiet ? ['-f', override] : []
   let images: Awaited<ReturnType<typeof composeImages>> | undefined
   try {
     images = await composeImages(engine, progress)
@@ -60,7 +68,7 @@ export async function compareCompose ({ durationSeconds, rounds, connections, da
       LOGIN_RATE_LIMIT: '0'
     })
     progress(`docker compose up -d --build (${images.NGINX_IMAGE}, ${images.NODE_IMAGE}, ${images.REDIS_IMAGE})`)
-    await project.compose(['up', '-d', '--build'], { timeoutMs: 900_000 })
+    await project.compose([...files, 'up', '-d', '--build'], { timeoutMs: 900_000 })
     const composeUrl = `http://127.0.0.1:${port}`
     await pollUntil('every compose replica to serve through nginx', async () => {
       const seen = new Set<string | null>()
@@ -70,8 +78,8 @@ export async function compareCompose ({ durationSeconds, rounds, connections, da
     paths.push({ name: 'compose', url: composeUrl, runs: {} })
 
     progress('starting the local path: three replicas, Redis and nginx on loopback')
-    // As compose runs them: a log line per request from each replica and from nginx.
-    local = await LocalStack.start({ env: { LOGIN_RATE_LIMIT: '0' } })
+    // As compose runs them: a log line per request from each replica and from nginx (unless quiet).
+    local = await LocalStack.start({ env: { LOGIN_RATE_LIMIT: '0', ...(quiet ? { LOG_LEVEL: 'warn' } : {}) }, accessLog: quiet ? 'off' : 'file' })
     paths.push({ name: 'local', url: local.url, runs: {} })
 
     const prepared = new Map<Path, Array<{ name: ScenarioName, options: Awaited<ReturnType<typeof SCENARIOS[number]['prepare']>> }>>()
@@ -97,8 +105,9 @@ export async function compareCompose ({ durationSeconds, rounds, connections, da
     }
   } finally {
     await local?.stop()
-    await project?.compose(['down', '-v', '--remove-orphans', '--timeout', '20'], { timeoutMs: 180_000 }).catch(err => progress(`down failed: ${String(err)}`))
+    await project?.compose([...files, 'down', '-v', '--remove-orphans', '--timeout', '20'], { timeoutMs: 180_000 }).catch(err => progress(`down failed: ${String(err)}`))
     await engine.close()
+    rmSync(overrideDir, { recursive: true, force: true })
   }
 
   const summary = paths.map(path => ({
@@ -109,7 +118,7 @@ export async function compareCompose ({ durationSeconds, rounds, connections, da
   const ratio = (s: typeof compose, name: ScenarioName) => s[name].rps / s['floor-nginx'].rps
   const goals = (['floor-app', 'hot'] as const).map(name => ({ name, share: ratio(compose, name) / ratio(local_, name) }))
   console.log([
-    `Compose against the local path: ${connections} connections, ${rounds} rounds of ${durationSeconds} s, medians; × is against the path's own floor (nginx answering by itself)`,
+    `Compose against the local path${quiet ? ', no log line per request' : ''}: ${connections} connections, ${rounds} rounds of ${durationSeconds} s, medians; × is against the path's own floor (nginx answering by itself)`,
     '',
     '| path | scenario | req/s | × floor | p99 ms |',
     '| --- | --- | ---: | ---: | ---: |',
@@ -120,7 +129,7 @@ export async function compareCompose ({ durationSeconds, rounds, connections, da
   const out = join(RUN_DIR, 'bench')
   mkdirSync(out, { recursive: true })
   const file = join(out, `compose-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`)
-  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), settings: { connections, rounds, durationSeconds }, images, summary, goals }, null, 2)}\n`)
+  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), settings: { connections, rounds, durationSeconds, quiet }, images, summary, goals }, null, 2)}\n`)
   progress(`wrote ${file}`)
   return goals.every(g => g.share >= COMPOSE_GOAL)
 }
@@ -131,10 +140,11 @@ if (isMain(import.meta.url)) {
       duration: { type: 'string', default: '8' },
       rounds: { type: 'string', default: '3' },
       connections: { type: 'string', default: '32' },
+      quiet: { type: 'boolean', default: false },
       'data-root': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
   if (args.help) console.log(USAGE)
-  else if (!await compareCompose({ durationSeconds: Number(args.duration), rounds: Number(args.rounds), connections: Number(args.connections), dataRoot: args['data-root'] })) process.exitCode = 1
+  else if (!await compareCompose({ durationSeconds: Number(args.duration), rounds: Number(args.rounds), connections: Number(args.connections), quiet: args.quiet, dataRoot: args['data-root'] })) process.exitCode = 1
 }

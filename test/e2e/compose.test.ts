@@ -206,7 +206,15 @@ if (docker) {
       const load = await UserLoad.login(url, { visitors: 6 })
       load.start(t)
       await load.waitFor(100)
-      const primary = await project.container('redis', 1)
+      // The primary now, as Redis itself says (ROLE): the Sentinels may have moved it since the profile started.
+      const primary = await pollUntil('the Sentinel group\'s primary', async () => {
+        for (const service of ['redis', 'redis-replica']) {
+          const { id } = await project.container(service, 1)
+          const role = await engine.docker(['exec', id, 'sh', '-c', 'REDISCLI_AUTH="$(cat /secrets/redis_password)" redis-cli role'])
+          if (role.startsWith('master')) return { id, service }
+        }
+      }, 30_000, 500)
+      t.comment(`killing the primary, ${primary.service}`)
       await engine.docker(['kill', primary.id])
       const killedAt = performance.now()
       const refusals: Array<{ at: number, retryAfter: string | null }> = []
