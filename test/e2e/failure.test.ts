@@ -1,9 +1,14 @@
 // Failure under load, on the real topology: replicas killed, hung and restarted, Redis stopped and crashed.
 // What a user must never see: a failed GET, a lost session, a visit count that goes back.
+import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
+import { Nginx } from '../../harness/nginx.ts'
+import { freePort } from '../../harness/ports.ts'
 import { pollUntil } from '../../harness/processes.ts'
 import { probe } from '../../harness/replicas.ts'
 import { scaled } from '../../harness/timeouts.ts'
@@ -58,6 +63,25 @@ t.test('a POST refused by a dead replica is sent to another and succeeds', async
   t.ok(refused, 'one POST was first sent to the dead replica')
   t.equal(refused?.upstreams.length, 2, 'and then to a live one')
   t.equal((await user.get('/preferences')).text, 'theme=dark language=en\n', 'the last preference stuck')
+})
+
+t.test('every replica down: nginx answers 502; only a request that found no replica to try is given one more pass', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'second-pass-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // Two addresses where nothing listens: every connection is refused, and a refused replica rests for 5 s.
+  const dead = [await freePort(), await freePort()].map(port => ({ host: '127.0.0.1', port }))
+  const log = new AccessLog()
+  const nginx = await Nginx.start({ dir, upstreams: dead, onLine: log.collect })
+  t.teardown(async () => await nginx.stop())
+  const url = `http://127.0.0.1:${nginx.port}`
+  const tried = await new Browser(url).post('/login', { username: 'nobody' })
+  const rested = await new Browser(url).get('/')
+  t.same([tried.status, tried.servedBy, rested.status, rested.servedBy], [502, 'nginx', 502, 'nginx'], 'both answered 502 by nginx')
+  const [triedLine, restedLine] = await log.lines([tried, rested].map(r => ({ requestId: r.headers.get('x-request-id') })))
+  // The login reached both addresses (refused): sent nowhere again. The GET found both resting: a second pass, which
+  // finds them resting too; the 502 stands.
+  t.same(triedLine!.upstreams.sort(), dead.map(d => `${d.host}:${d.port}`).sort(), 'a request tried on the replicas is not sent again')
+  t.same(restedLine!.upstreams, ['replicas', 'replicas'], 'a request that found no replica to try was given one more pass')
 })
 
 t.test('a rolling restart under load fails nothing, POSTs included', async t => {
