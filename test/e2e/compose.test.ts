@@ -241,7 +241,9 @@ if (docker) {
     /** A shell script in a cluster node's container, redis-cli authenticated with the generated password. */
     const inNode = async (host: string, script: string, args: string[] = []) => {
       const { id } = await project.container(host, 1)
-      return await engine.docker(['exec', id, 'sh', '-c', `export REDISCLI_AUTH="$(cat /secrets/redis_password)"; ${script}`, 'sh', ...args])
+      // The nodes speak TLS only, with a certificate for their own name.
+      const cli = `redis-cli () { command redis-cli --tls --cacert /cluster-tls/ca.pem -h ${host} "$@"; }`
+      return await engine.docker(['exec', id, 'sh', '-c', `export REDISCLI_AUTH="$(cat /secrets/redis_password)"; ${cli}; ${script}`, 'sh', ...args])
     }
     interface ClusterNode { id: string, host: string, primary: boolean, primaryId: string | null, failed: boolean, slots: Array<[number, number]> }
     /** The cluster as one node sees it (CLUSTER NODES: id, address@bus-port,hostname, flags, primary id, …, slots). */
@@ -264,7 +266,12 @@ if (docker) {
       const slots = (await inNode(from, 'for key; do redis-cli cluster keyslot "$key"; done', keys)).trim().split('\n').map(Number)
       return slots.map(slot => primaries.find(p => p.slots.some(([a, b]) => slot >= a && slot <= b))?.host ?? 'none')
     }
-    const clusterEnv = { REDIS_CLUSTER_NODES: 'redis-node-1:6379,redis-node-2:6379,redis-node-3:6379', SESSION_WAIT_REPLICAS: '1' }
+    const clusterEnv = {
+      REDIS_CLUSTER_NODES: 'redis-node-1:6379,redis-node-2:6379,redis-node-3:6379',
+      SESSION_WAIT_REPLICAS: '1',
+      REDIS_URL: 'rediss://redis-node-1:6379',
+      REDIS_TLS_CA_FILE: '/cluster-tls/ca.pem'
+    }
     const clusterUser = new Browser(url)
     let clusterVisits = 0
     /**
@@ -295,6 +302,8 @@ if (docker) {
       const primaries = nodes.filter(n => n.primary)
       t.equal(primaries.length, 3, 'three primaries')
       t.ok(primaries.every(p => nodes.some(n => n.primaryId === p.id && !n.failed)), 'each with a replica')
+      // Reached above over TLS with each node's certificate checked against its name; nothing answers in plain text.
+      t.notMatch(await inNode('redis-node-1', 'command redis-cli -h redis-node-1 ping 2>&1 || true'), /PONG/, 'a node answers no plain-text client')
       const seen = new Set<string | null>()
       for (let i = 0; i < 40 && seen.size < 3; i++) seen.add((await visitClusterUser(t)).servedBy)
       t.same([...seen].sort(), ['app-1', 'app-2', 'app-3'], `${clusterVisits} visits counted in order, served by every replica`)
@@ -305,7 +314,7 @@ if (docker) {
       shardOf = new Map((await shardsOf('redis-node-1', keys)).map((host, i) => [names[i]!, host]))
       const perShard = primaries.map(p => `${p.host} ${[...shardOf.values()].filter(h => h === p.host).length}`)
       t.same([...new Set(shardOf.values())].sort(), primaries.map(p => p.host).sort(), `25 sessions on all three shards: ${perShard.join(', ')}`)
-      const info = (await inNode('redis-node-1', 'redis-cli --cluster info 127.0.0.1:6379')).trim().split('\n')
+      const info = (await inNode('redis-node-1', 'redis-cli --cluster info redis-node-1:6379')).trim().split('\n')
       t.comment(`cluster profile: up and serving ${Math.round(upMs / 1000)} s after docker-compose --profile cluster up; ` +
         `sessions per shard: ${perShard.join(', ')}; redis-cli --cluster info:\n${info.join('\n')}`)
     })
