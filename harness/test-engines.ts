@@ -1,18 +1,23 @@
-// `npm run test:engines [engine…]`: the store's e2e tests once per engine (docs/testing.md, Engines tested): the engines
+// `npm run test:engines [engine…]`: the store's tests once per engine (docs/testing.md, Engines tested): the engines
 // named, or REDIS_ENGINE's, or every engine of harness/engines.ts. Each run is tap with REDIS_ENGINE set, so the
 // whole stack of every test (cluster nodes, `npm start` included) runs on that engine. Ends with a line per engine and a total, and fails when
 // any engine's run failed or an engine is not installed (named with the command that installs it).
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { MissingBinaryError } from './binaries.ts'
 import { currentEngine, type EngineName, engineName, engineVersion, ENGINES } from './engines.ts'
 import { PROJECT_ROOT } from './paths.ts'
 
-/** The e2e files that exercise the store itself: scripts, concurrency, failures, limits, cluster. */
-export const STORE_TEST_FILES = ['session-store', 'session-store-api', 'failure', 'hardening', 'redis-cluster']
-  .map(name => join(PROJECT_ROOT, 'dist', 'test', 'e2e', `${name}.test.js`))
+/** The files that exercise the store itself: its own tier (test/store), and the e2e files for scripts, concurrency, failures, limits, cluster. */
+export const STORE_TEST_FILES = [
+  ...readdirSync(join(PROJECT_ROOT, 'dist', 'test', 'store')).filter(name => name.endsWith('.test.js')).sort()
+    .map(name => join(PROJECT_ROOT, 'dist', 'test', 'store', name)),
+  ...['session-store', 'session-store-api', 'failure', 'hardening', 'redis-cluster']
+    .map(name => join(PROJECT_ROOT, 'dist', 'test', 'e2e', `${name}.test.js`))
+]
 
 // Engines named on the command line, else the one REDIS_ENGINE names, else all of them.
 const names = process.argv.length > 2

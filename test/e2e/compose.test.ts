@@ -238,17 +238,17 @@ if (docker) {
     })
 
     // ---- The cluster profile: three shards of a primary and a replica, the replicas of the app recreated to use them.
-    /** A shell script in a cluster node's container, redis-cli authenticated with the generated password. */
+    /** A shell script in a cluster node's container: `rcli` is redis-cli over TLS to it, authenticated with the generated password. */
     const inNode = async (host: string, script: string, args: string[] = []) => {
       const { id } = await project.container(host, 1)
       // The nodes speak TLS only, with a certificate for their own name.
-      const cli = `redis-cli () { command redis-cli --tls --cacert /cluster-tls/ca.pem -h ${host} "$@"; }`
+      const cli = `rcli () { redis-cli --tls --cacert /cluster-tls/ca.pem -h ${host} "$@"; }`
       return await engine.docker(['exec', id, 'sh', '-c', `export REDISCLI_AUTH="$(cat /secrets/redis_password)"; ${cli}; ${script}`, 'sh', ...args])
     }
     interface ClusterNode { id: string, host: string, primary: boolean, primaryId: string | null, failed: boolean, slots: Array<[number, number]> }
     /** The cluster as one node sees it (CLUSTER NODES: id, address@bus-port,hostname, flags, primary id, …, slots). */
     const topology = async (from: string): Promise<ClusterNode[]> =>
-      (await inNode(from, 'redis-cli cluster nodes')).trim().split('\n').map(line => {
+      (await inNode(from, 'rcli cluster nodes')).trim().split('\n').map(line => {
         const [id, address, flags, primaryId, , , , , ...slots] = line.split(' ')
         return {
           id: id!,
@@ -263,7 +263,7 @@ if (docker) {
     /** Each key's primary, by hostname: its slot as Redis computes it (CLUSTER KEYSLOT), and who serves that slot. */
     const shardsOf = async (from: string, keys: string[]) => {
       const primaries = (await topology(from)).filter(n => n.primary && !n.failed)
-      const slots = (await inNode(from, 'for key; do redis-cli cluster keyslot "$key"; done', keys)).trim().split('\n').map(Number)
+      const slots = (await inNode(from, 'for key; do rcli cluster keyslot "$key"; done', keys)).trim().split('\n').map(Number)
       return slots.map(slot => primaries.find(p => p.slots.some(([a, b]) => slot >= a && slot <= b))?.host ?? 'none')
     }
     const clusterEnv = {
@@ -303,7 +303,7 @@ if (docker) {
       t.equal(primaries.length, 3, 'three primaries')
       t.ok(primaries.every(p => nodes.some(n => n.primaryId === p.id && !n.failed)), 'each with a replica')
       // Reached above over TLS with each node's certificate checked against its name; nothing answers in plain text.
-      t.notMatch(await inNode('redis-node-1', 'command redis-cli -h redis-node-1 ping 2>&1 || true'), /PONG/, 'a node answers no plain-text client')
+      t.notMatch(await inNode('redis-node-1', 'redis-cli -h redis-node-1 ping 2>&1 || true'), /PONG/, 'a node answers no plain-text client')
       const seen = new Set<string | null>()
       for (let i = 0; i < 40 && seen.size < 3; i++) seen.add((await visitClusterUser(t)).servedBy)
       t.same([...seen].sort(), ['app-1', 'app-2', 'app-3'], `${clusterVisits} visits counted in order, served by every replica`)
@@ -314,7 +314,7 @@ if (docker) {
       shardOf = new Map((await shardsOf('redis-node-1', keys)).map((host, i) => [names[i]!, host]))
       const perShard = primaries.map(p => `${p.host} ${[...shardOf.values()].filter(h => h === p.host).length}`)
       t.same([...new Set(shardOf.values())].sort(), primaries.map(p => p.host).sort(), `25 sessions on all three shards: ${perShard.join(', ')}`)
-      const info = (await inNode('redis-node-1', 'redis-cli --cluster info redis-node-1:6379')).trim().split('\n')
+      const info = (await inNode('redis-node-1', 'rcli --cluster info redis-node-1:6379')).trim().split('\n')
       t.comment(`cluster profile: up and serving ${Math.round(upMs / 1000)} s after docker-compose --profile cluster up; ` +
         `sessions per shard: ${perShard.join(', ')}; redis-cli --cluster info:\n${info.join('\n')}`)
     })
