@@ -98,21 +98,31 @@ export class LocalStack {
       partial.stack = stack
       stack.redis = redis
       const count = options.replicas ?? 3
-      // Metrics need a port of their own (0 turns them off): a free one, unless the caller chose.
-      const metricsPorts = await Promise.all(Array.from({ length: count }, async (_, i) => options.env?.METRICS_PORT === '0'
+      // Metrics need a port of their own (0 turns them off): a free one, unless the caller chose. A port free a moment
+      // ago can be taken meanwhile (another replica binding port 0 may be given it): then that replica starts again on
+      // another.
+      const metricsPort = async (i: number) => options.env?.METRICS_PORT === '0'
         ? 0
-        : options.metricsBasePort ? options.metricsBasePort + i : await freePort()))
+        : options.metricsBasePort ? options.metricsBasePort + i : await freePort()
+      const startReplica = async (i: number, attempt = 1): Promise<Replica> => {
+        try {
+          return await Replica.start({
+            name: `replica-${i + 1}`,
+            // Unset: each binds port 0 and reports the one it got.
+            port: options.basePort ? options.basePort + i : undefined,
+            env: { ...stack.replicaEnv(), METRICS_PORT: String(await metricsPort(i)) },
+            onLine: options.onLine,
+            nodeArgs: options.nodeArgs,
+            entry: options.replicaEntry,
+            clock: i === 0 ? options.replicaClock : undefined
+          })
+        } catch (err) {
+          if (attempt >= 3 || options.metricsBasePort || options.basePort || !/EADDRINUSE/.test(String(err))) throw err
+          return await startReplica(i, attempt + 1)
+        }
+      }
       // All settled, so that when one fails the others are in `replicas` to be stopped, not left running.
-      const started = await Promise.allSettled(Array.from({ length: count }, async (_, i) => await Replica.start({
-        name: `replica-${i + 1}`,
-        // Unset: each binds port 0 and reports the one it got.
-        port: options.basePort ? options.basePort + i : undefined,
-        env: { ...stack.replicaEnv(), METRICS_PORT: String(metricsPorts[i]) },
-        onLine: options.onLine,
-        nodeArgs: options.nodeArgs,
-        entry: options.replicaEntry,
-        clock: i === 0 ? options.replicaClock : undefined
-      })))
+      const started = await Promise.allSettled(Array.from({ length: count }, async (_, i) => await startReplica(i)))
       for (const result of started) if (result.status === 'fulfilled') stack.replicas.push(result.value)
       const failed = started.find(result => result.status === 'rejected')
       if (failed) throw failed.reason
