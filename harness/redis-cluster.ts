@@ -218,10 +218,14 @@ export class RedisClusterGroup {
   /** A new shard: a primary with no slots yet (see rebalance) and its replica (`redis-cli --cluster add-node`). */
   async addShard (): Promise<ClusterNodeInfo> {
     const existing = this.#address(this.live[0]!)
+    // add-node refuses (exit 1) while any node still disagrees on the slots, as just after a reshard or an earlier
+    // add-node, before gossip has carried the change to every node: wait for the same check it runs.
+    await this.waitUntilHealthy()
     const primary = await this.#startNode()
     await this.#cli('--cluster', 'add-node', this.#address(primary), existing)
-    const info = await pollUntil('the new primary to be known', async () =>
-      (await this.topology()).find(n => n.port === primary.port && n.role === 'primary'), scaled(10_000), 100)
+    await this.waitUntilHealthy()
+    const info = (await this.topology()).find(n => n.port === primary.port && n.role === 'primary')
+    if (!info) throw new Error(`the new primary on port ${primary.port} is not in the cluster`)
     const replica = await this.#startNode()
     await this.#cli('--cluster', 'add-node', this.#address(replica), existing, '--cluster-slave', '--cluster-master-id', info.id)
     await this.waitUntilHealthy()
