@@ -165,9 +165,15 @@ if (docker) {
     })
 
     t.test('docker compose logs: one readable line per request, nginx names the replica, no health checks', async t => {
-      const logs = await project.compose(['logs', '--no-color', '--tail', '400', 'app', 'nginx'])
       const replicaLine = /\| app-\d \d\d:\d\d:\d\d\.\d{3} GET \/ 200 [\d.]+ms {2}[0-9a-f]{32}$/m
       const nginxLine = /\| \S+ [0-9a-f]{32} "GET \/ HTTP\/1\.1" 200 upstream=\S+ upstream_status=200 served_by=app-\d /m
+      // nginx's access log is buffered, flushed each second: a request's line shows within a few seconds.
+      const id = (await new Browser(url).get('/')).headers.get('x-request-id')
+      t.match(id, /^[0-9a-f]{32}$/, 'the response carries its request id')
+      const logs = await pollUntil('nginx to flush the request\'s line', async () => {
+        const text = await project.compose(['logs', '--no-color', '--tail', '400', 'app', 'nginx'])
+        return text.includes(` ${id} "GET / HTTP/1.1" `) ? text : undefined
+      }, 5_000, 200)
       t.match(logs, replicaLine, 'a replica line: name, time, method, path, status, duration, request id')
       t.match(logs, nginxLine, 'an nginx line names the replica that answered')
       t.notMatch(logs, /\/health\//, 'health checks are not logged at info')
@@ -203,6 +209,13 @@ if (docker) {
       for (let i = 0; i < 40 && seen.size < 3; i++) seen.add((await visitMember()).servedBy)
       t.same([...seen].sort(), ['app-1', 'app-2', 'app-3'], 'scaled back to three, each following the Sentinels')
 
+      // The Sentinels learn of the replica from the primary's INFO (every 10 s): until each says it could fail over
+      // (its healthcheck), a primary killed would stay dead, with no replica to promote.
+      await pollUntil('the three Sentinels to be healthy', async () => {
+        const states = await Promise.all([1, 2, 3].map(async n =>
+          await engine.docker(['inspect', '--format', '{{.State.Health.Status}}', (await project.container(`sentinel-${n}`, 1)).id])))
+        return states.every(s => s.trim() === 'healthy') ? true : undefined
+      }, 60_000, 500)
       const load = await UserLoad.login(url, { visitors: 6 })
       load.start(t)
       await load.waitFor(100)
@@ -218,12 +231,22 @@ if (docker) {
       await engine.docker(['kill', primary.id])
       const killedAt = performance.now()
       const refusals: Array<{ at: number, retryAfter: string | null }> = []
+      let served = 0
       await pollUntil('the session to be served again after the failover', async () => {
         const res = await visitMember()
         if (res.status === 503) refusals.push({ at: performance.now() - killedAt, retryAfter: res.headers.get('retry-after') })
-        else if (res.status !== 200) t.fail(`${res.status} from ${res.servedBy} during the failover`)
+        else if (res.status === 200) served++
+        else t.fail(`${res.status} from ${res.servedBy} during the failover`)
         return res.status === 200 && refusals.length > 0 ? true : undefined
-      }, 60_000, 100)
+      }, 60_000, 100).catch(async (err: unknown) => {
+        // What the Sentinels did (an election lost to split votes is tried again only after 2 × failover-timeout)
+        // and what the replicas logged: the clue to a failover that did not end.
+        const sentinelLog = await project.compose(['logs', '--no-color', 'sentinel-1', 'sentinel-2', 'sentinel-3']).catch(e => String(e))
+        const appLog = await project.compose(['logs', '--no-color', '--tail', '30', 'app']).catch(e => String(e))
+        t.comment(`${served} visits served and ${refusals.length} refused after the kill (last refusal ${Math.round(refusals.at(-1)?.at ?? 0)} ms)\n` +
+          `Sentinels:\n${sentinelLog.split('\n').filter(l => / [+-]/.test(l)).slice(-40).join('\n')}\nreplicas:\n${appLog}`)
+        throw err
+      })
       const resumedMs = performance.now() - killedAt
       await load.waitFor(50)
       await load.stop()
