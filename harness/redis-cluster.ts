@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Redis } from 'ioredis'
 import { currentEngine } from './engines.ts'
-import { freePort } from './ports.ts'
+import { startOnFreePort } from './ports.ts'
 import { type LineListener, pollUntil } from './processes.ts'
 import { RedisServer, withClient } from './redis-server.ts'
 import type { TlsFiles } from './self-signed-cert.ts'
@@ -87,9 +87,10 @@ export class RedisClusterGroup {
     const dir = join(this.#options.dir, `node-${n}`)
     const hostname = this.hostname(n)
     const { tls } = this.#options
-    const tlsPort = tls && await freePort()
     const certificate = tls?.certificate(n)
-    const node = await RedisServer.start({
+    // With tls-cluster the bus listens on the TLS port + 10000 (else the plain one's): a TLS port is picked again
+    // when either was taken before the node could bind it, as RedisServer does for the plain port.
+    const start = async (tlsPort: number | undefined) => await RedisServer.start({
       name: `redis-node-${n}`,
       dir,
       args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'),
@@ -114,6 +115,9 @@ export class RedisClusterGroup {
       password: this.#options.password,
       onLine: this.#options.onLine
     })
+    const [node, tlsPort] = tls
+      ? await startOnFreePort(undefined, async port => [await start(port), port] as const)
+      : [await start(undefined), undefined]
     this.nodes.push(node)
     if (tlsPort) this.#tlsPorts.set(node, tlsPort)
     return node

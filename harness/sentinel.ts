@@ -50,7 +50,9 @@ export class SentinelGroup {
         writeFileSync(config, [
           `sentinel monitor ${name} 127.0.0.1 ${primary.port} 2`,
           `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 1000}`,
-          `sentinel failover-timeout ${name} 10000`,
+          // An election lost to split votes (three Sentinels that start together) is tried again after twice this:
+          // 10 s, inside the tests' 20 s wait for a promotion. The compose file uses the same.
+          `sentinel failover-timeout ${name} 5000`,
           `sentinel parallel-syncs ${name} 1`,
           ''
         ].join('\n'))

@@ -41,18 +41,31 @@ if (missing.length > 0) {
 const rows: string[] = []
 let passed = 0
 let failed = 0
+// Stopped (Ctrl-C, a CI timeout): the running tap, its test files and the servers they started all get the signal
+// (tap runs in a process group of its own), and no other engine starts. tap alone would wait for its test file to
+// end, or, told twice, leave it running.
+let tap: ReturnType<typeof spawn> | undefined
+let stoppedBy: NodeJS.Signals | undefined
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    stoppedBy = signal
+    if (tap?.pid !== undefined && tap.exitCode === null) process.kill(-tap.pid, signal)
+  })
+}
 for (const name of names) {
+  if (stoppedBy) break
   const env = { ...process.env, REDIS_ENGINE: name }
   const version = engineVersion(currentEngine(env))
   console.log(`\n=== ${name}: ${version}`)
   const started = performance.now()
-  const tap = spawn(join(PROJECT_ROOT, 'node_modules', '.bin', 'tap'), STORE_TEST_FILES, { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(join(PROJECT_ROOT, 'node_modules', '.bin', 'tap'), STORE_TEST_FILES, { env, stdio: ['ignore', 'pipe', 'inherit'], detached: true })
+  tap = child
   let output = ''
-  tap.stdout.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     process.stdout.write(chunk)
     output += chunk.toString()
   })
-  const [code] = await once(tap, 'exit') as [number | null]
+  const [code] = await once(child, 'exit') as [number | null]
   const minutes = ((performance.now() - started) / 60_000).toFixed(1)
   // tap's closing summary: `# { total: 60, pass: 60 }`, with `fail: n` when some failed.
   const summary = output.split('\n').findLast(line => line.startsWith('# { total: ')) ?? ''
@@ -64,4 +77,4 @@ for (const name of names) {
   rows.push(`${name.padEnd(11)} ${version.split(' sha=')[0]!.padEnd(26)} ${String(pass).padStart(4)} passed ${String(fail).padStart(3)} failed ${minutes.padStart(5)} min`)
 }
 console.log(`\n${rows.join('\n')}\nengines: ${passed} passed, ${failed} failed`)
-process.exit(failed > 0 ? 1 : 0)
+process.exit(stoppedBy ? 1 : failed > 0 ? 1 : 0)

@@ -396,6 +396,14 @@ if (docker) {
       const elsewhereFailed = failures.filter(f => !onVictim.has(f.user))
       t.ok(elsewhereFailed.every(f => f.status === 503) && elsewhereFailed.length <= elsewhere.length / 100,
         `the other shards' ${24 - onVictim.size} users: ${elsewhereFailed.length} clear 503s of ${elsewhere.length} requests after the kill, at most 1 in 100`)
+      if (elsewhereFailed.length > 0) {
+        // The clue to a failure outside the failed shard: when it came, and what its replica logged for it.
+        const appLog = (await project.compose(['logs', '--no-color', 'app']).catch(e => String(e))).split('\n')
+        t.comment(`outside the failed shard:\n${elsewhereFailed.map(f =>
+          `${f.user} ${f.status} from ${f.servedBy} at ${Math.round(f.at - killedAt)} ms after the kill (${Math.round(f.ms)} ms): ` +
+          appLog.filter(l => f.requestId !== null && l.includes(f.requestId)).join(' / ')).join('\n')}\n` +
+          `the replicas' Redis lines:\n${appLog.filter(l => /redis/i.test(l) && !/ GET | POST /.test(l)).slice(-30).join('\n')}`)
+      }
       t.ok(victimFailures.every(f => f.status === 503), `the failed shard's ${onVictim.size} users saw nothing but 503s fail`)
       t.same(load.countsWentBack, [], 'no count went back')
       t.same(load.lostSessions, [], 'no session lost')
