@@ -77,4 +77,4 @@ for (const name of names) {
   rows.push(`${name.padEnd(11)} ${version.split(' sha=')[0]!.padEnd(26)} ${String(pass).padStart(4)} passed ${String(fail).padStart(3)} failed ${minutes.padStart(5)} min`)
 }
 console.log(`\n${rows.join('\n')}\nengines: ${passed} passed, ${failed} failed`)
-process.exit(stoppedBy ? 1 : failed > 0 ? 1 : 0)
+process.exit(stoppedBy !== undefined || failed > 0 ? 1 : 0)

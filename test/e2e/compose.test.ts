@@ -211,10 +211,10 @@ if (docker) {
 
       // The Sentinels learn of the replica from the primary's INFO (every 10 s): until each says it could fail over
       // (its healthcheck), a primary killed would stay dead, with no replica to promote.
+      const sentinelIds = await Promise.all([1, 2, 3].map(async n => (await project.container(`sentinel-${n}`, 1)).id))
       await pollUntil('the three Sentinels to be healthy', async () => {
-        const states = await Promise.all([1, 2, 3].map(async n =>
-          await engine.docker(['inspect', '--format', '{{.State.Health.Status}}', (await project.container(`sentinel-${n}`, 1)).id])))
-        return states.every(s => s.trim() === 'healthy') ? true : undefined
+        const states = (await engine.docker(['inspect', '--format', '{{.State.Health.Status}}', ...sentinelIds])).trim().split('\n')
+        return states.every(state => state === 'healthy') ? true : undefined
       }, 60_000, 500)
       const load = await UserLoad.login(url, { visitors: 6 })
       load.start(t)
@@ -239,8 +239,8 @@ if (docker) {
         else t.fail(`${res.status} from ${res.servedBy} during the failover`)
         return res.status === 200 && refusals.length > 0 ? true : undefined
       }, 60_000, 100).catch(async (err: unknown) => {
-        // What the Sentinels did (an election lost to split votes is tried again only after 2 × failover-timeout)
-        // and what the replicas logged: the clue to a failover that did not end.
+        // What the Sentinels did (no replica known to promote, an election lost to split votes) and what the
+        // replicas logged: the clue to a failover that did not end.
         const sentinelLog = await project.compose(['logs', '--no-color', 'sentinel-1', 'sentinel-2', 'sentinel-3']).catch(e => String(e))
         const appLog = await project.compose(['logs', '--no-color', '--tail', '30', 'app']).catch(e => String(e))
         t.comment(`${served} visits served and ${refusals.length} refused after the kill (last refusal ${Math.round(refusals.at(-1)?.at ?? 0)} ms)\n` +
