@@ -167,6 +167,15 @@ export const SETTINGS = {
     type: 'string',
     description: 'A PEM file with the certificate authority to verify a `rediss://` server with (a private CA)'
   },
+  REDIS_TLS_CERT_FILE: {
+    type: 'string',
+    description: 'A PEM file with the certificate the replica presents to a `rediss://` server that asks for one ' +
+      '(`tls-auth-clients yes`); with `REDIS_TLS_KEY_FILE`'
+  },
+  REDIS_TLS_KEY_FILE: {
+    type: 'string',
+    description: 'A PEM file with the private key of `REDIS_TLS_CERT_FILE`'
+  },
   REDIS_SENTINELS: {
     type: 'string',
     addresses: 26379,

@@ -21,6 +21,9 @@ export interface RedisConfig {
   commandTimeoutMs: number
   /** PEM file to verify a rediss:// server with (a private CA). */
   tlsCaFile: string | undefined
+  /** A client certificate and its key, for a server that asks for one; both or neither. */
+  tlsCertFile: string | undefined
+  tlsKeyFile: string | undefined
   /** Overrides the URL's password (REDIS_PASSWORD_FILE, for Docker secrets). */
   password: string | undefined
 }
@@ -90,6 +93,8 @@ interface Env {
   REDIS_URL: string
   REDIS_PASSWORD?: string
   REDIS_TLS_CA_FILE?: string
+  REDIS_TLS_CERT_FILE?: string
+  REDIS_TLS_KEY_FILE?: string
   REDIS_SENTINELS?: Address[]
   REDIS_SENTINEL_NAME: string
   REDIS_CLUSTER_NODES?: Address[]
@@ -209,6 +214,8 @@ function relations (env: Env): Array<[broken: boolean, message: string]> {
     [env.SESSION_MAX_AGE < env.SESSION_IDLE_TTL, 'SESSION_MAX_AGE must not be shorter than SESSION_IDLE_TTL'],
     [env.SESSION_WAIT_TIMEOUT >= env.REDIS_COMMAND_TIMEOUT, 'SESSION_WAIT_TIMEOUT must be shorter than REDIS_COMMAND_TIMEOUT'],
     [Boolean(env.REDIS_SENTINELS?.length && env.REDIS_CLUSTER_NODES?.length), 'set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both'],
+    [Boolean(env.REDIS_TLS_CERT_FILE) !== Boolean(env.REDIS_TLS_KEY_FILE), 'set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE together'],
+    [Boolean(env.REDIS_TLS_CERT_FILE) && !env.REDIS_URL.startsWith('rediss:'), 'REDIS_TLS_CERT_FILE needs a rediss:// REDIS_URL'],
     [env.SHUTDOWN_DRAIN >= env.SHUTDOWN_GRACE, 'SHUTDOWN_DRAIN must be shorter than SHUTDOWN_GRACE'],
     [env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT, 'METRICS_PORT must differ from PORT: the metrics are not for the public port']
   ]
@@ -255,6 +262,8 @@ export function loadConfig (processEnv: NodeJS.ProcessEnv = process.env): Config
       sentinelName: env.REDIS_SENTINEL_NAME,
       commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT,
       tlsCaFile: env.REDIS_TLS_CA_FILE,
+      tlsCertFile: env.REDIS_TLS_CERT_FILE,
+      tlsKeyFile: env.REDIS_TLS_KEY_FILE,
       password: env.REDIS_PASSWORD
     }
   }

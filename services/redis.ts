@@ -9,8 +9,9 @@ export type RedisClient = Redis | Cluster
 
 export function redisOptions (config: RedisConfig, connectionName: string): RedisOptions {
   const url = new URL(config.url)
+  const read = (file: string | undefined) => (file ? readFileSync(file) : undefined)
   const tls = url.protocol === 'rediss:'
-    ? { ca: config.tlsCaFile ? readFileSync(config.tlsCaFile) : undefined, servername: url.hostname }
+    ? { ca: read(config.tlsCaFile), cert: read(config.tlsCertFile), key: read(config.tlsKeyFile), servername: url.hostname }
     : undefined
   const common: RedisOptions = {
     connectionName,

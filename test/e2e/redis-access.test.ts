@@ -12,7 +12,7 @@ import { pollUntil } from '../../harness/processes.ts'
 import { RedisServer } from '../../harness/redis-server.ts'
 import { aclRules } from '../../services/session-store/acl.ts'
 import { startStack } from '../helpers/stack.ts'
-import { makeCertificates } from '../helpers/tls.ts'
+import { certificateFor, makeCertificates } from '../helpers/tls.ts'
 import { TEXT } from '../../services/views.ts'
 
 const ACL_RULES = aclRules('sess:')
@@ -68,4 +68,32 @@ t.test('over TLS as a user limited to the store\'s commands and keys: everything
   plain.on('error', () => {}) // the resets are the point; the assertion below reads them from connect()
   t.teardown(() => plain.disconnect())
   await t.rejects(pollUntil('a plain connection to the TLS port', async () => await plain.connect().then(async () => await plain.ping()), 2000), 'plain TCP to the TLS port gets nowhere')
+})
+
+t.test('a Redis that asks for client certificates (tls-auth-clients yes): served with one, refused without', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-mtls-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const certs = makeCertificates(dir)
+  const client = certificateFor(dir, 'sessions-replica')
+  const tlsPort = await freePort()
+  const server = await RedisServer.start({
+    dir: join(dir, 'redis'),
+    args: ['--tls-port', String(tlsPort), '--tls-cert-file', certs.cert, '--tls-key-file', certs.key,
+      '--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'yes']
+  })
+  t.teardown(async () => await server.stop())
+
+  const stack = await startStack(t, {
+    redisUrl: `rediss://localhost:${tlsPort}`,
+    env: { REDIS_TLS_CA_FILE: certs.ca, REDIS_TLS_CERT_FILE: client.cert, REDIS_TLS_KEY_FILE: client.key }
+  })
+  const user = new Browser(stack.url)
+  await user.login('mtls')
+  for (let visit = 1; visit <= 3; visit++) t.equal(visitsOf((await user.get('/')).text), visit, 'with the CA\'s client certificate: visits counted')
+
+  // The same replica without its certificate: the server ends every handshake, so it is never ready.
+  const replica = stack.replicas[0]!
+  await replica.restart({ REDIS_TLS_CERT_FILE: '', REDIS_TLS_KEY_FILE: '' })
+  t.equal((await fetch(`${replica.url}/health/ready`)).status, 503, 'no client certificate: not ready')
+  t.equal((await user.at(replica.url).get('/')).status, 503, 'and a visit to it is a clear 503')
 })

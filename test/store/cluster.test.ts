@@ -31,7 +31,7 @@ const keyslot = async (key: string) => await withClient(group.nodes[0]!.port, as
 /** The app's own cluster client (services/redis.ts), ready, closed when the test ends. */
 async function clusterClient (t: Test): Promise<RedisClient> {
   const clusterNodes = group.nodes.map(n => ({ host: '127.0.0.1', port: n.port }))
-  const config = { url: 'redis://127.0.0.1', sentinels: [], sentinelName: '', clusterNodes, commandTimeoutMs: 500, tlsCaFile: undefined, password: undefined }
+  const config = { url: 'redis://127.0.0.1', sentinels: [], sentinelName: '', clusterNodes, commandTimeoutMs: 500, tlsCaFile: undefined, tlsCertFile: undefined, tlsKeyFile: undefined, password: undefined }
   const redis = createRedis(config, 'store-tier', { info: () => {}, error: () => {} })
   t.teardown(() => redis.disconnect())
   await pollUntil('the cluster client to be ready', async () => { await untilReady(redis); return true }, scaled(10_000))

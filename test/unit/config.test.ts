@@ -39,6 +39,10 @@ t.test('durations, bounds and switches are validated', async t => {
   t.same(loadConfig({ REDIS_SENTINELS: 'a:26379, b' }).redis.sentinels, [{ host: 'a', port: 26379 }, { host: 'b', port: 26379 }])
   t.same(loadConfig({ REDIS_CLUSTER_NODES: 'n1:7000,n2' }).redis.clusterNodes, [{ host: 'n1', port: 7000 }, { host: 'n2', port: 6379 }])
   t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'n1', REDIS_SENTINELS: 's1' }), /not both/)
+  t.throws(() => loadConfig({ REDIS_URL: 'rediss://r', REDIS_TLS_CERT_FILE: '/c.pem' }), /REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE together/)
+  t.throws(() => loadConfig({ REDIS_URL: 'rediss://r', REDIS_TLS_KEY_FILE: '/k.pem' }), /together/)
+  t.throws(() => loadConfig({ REDIS_TLS_CERT_FILE: '/c.pem', REDIS_TLS_KEY_FILE: '/k.pem' }), /needs a rediss:\/\/ REDIS_URL/, 'a client certificate over plain TCP: refused, not ignored')
+  t.match(loadConfig({ REDIS_URL: 'rediss://r', REDIS_TLS_CERT_FILE: '/c.pem', REDIS_TLS_KEY_FILE: '/k.pem' }).redis, { tlsCertFile: '/c.pem', tlsKeyFile: '/k.pem' })
   t.equal(loadConfig({ REDIS_CLUSTER_NODES: 'n1', SESSION_WAIT_REPLICAS: '1' }).session.waitReplicas, 1, 'WAIT on a cluster: per node')
 })
 
