@@ -2,7 +2,8 @@
 // managed clusters with a TLS certificate per node name do (ElastiCache with in-transit encryption): the replicas
 // learn the nodes by name, become ready, serve, follow a failover, and the old primary's return. First every node
 // announces `localhost`, without TLS; then each node has its own name (node-1.localhost, …: nss-myhostname resolves
-// them to loopback) and speaks TLS only, with a certificate for that name which the replicas check.
+// them to loopback) and speaks TLS only, with a certificate for that name which the replicas check; last, the nodes ask
+// the replicas for a certificate of their own (REDIS_TLS_CERT_FILE).
 import t, { type Test } from 'tap'
 import { Browser, visitsOf } from '../../harness/client.ts'
 import { pollUntil } from '../../harness/processes.ts'
@@ -115,5 +116,31 @@ t.test('TLS, each node by its own name with a certificate for it: the same, veri
     await pollUntil('every replica to be ready again', async () => (await ready()).every(s => s === 200) ? true : undefined, scaled(10_000), 100)
     t.pass('its own name again: ready, with no restart')
     t.equal(visitsOf((await onVictim[0]!.get('/')).text), 1, `the session on ${name}'s shard is served again`)
+  })
+
+  t.test('nodes that ask for client certificates (tls-auth-clients yes): refused without one, every shard served with one', async t => {
+    // Every node asks from now on (the cluster bus already presents each node's own certificate); dropping the
+    // replicas' connections makes them handshake again.
+    await group.eachNode(async node => {
+      await node.call('CONFIG', 'SET', 'tls-auth-clients', 'yes')
+      await node.call('CLIENT', 'KILL', 'TYPE', 'normal')
+    })
+    t.teardown(async () => await group.eachNode(async node => await node.call('CONFIG', 'SET', 'tls-auth-clients', 'optional')))
+    const ready = async () => await Promise.all(stack.replicas.map(async r => (await fetch(`${r.url}/health/ready`)).status))
+    await pollUntil('every replica to be unready without a certificate', async () => (await ready()).every(s => s === 503) ? true : undefined, scaled(10_000), 100)
+    t.pass('no client certificate: no replica is ready')
+
+    const client = certificateFor(certs!.dir, 'sessions-replica')
+    for (const replica of stack.replicas) await replica.restart({ REDIS_TLS_CERT_FILE: client.cert, REDIS_TLS_KEY_FILE: client.key })
+    await pollUntil('every replica to be ready with its certificate', async () => (await ready()).every(s => s === 200) ? true : undefined, scaled(10_000), 100)
+    // Users until every primary holds a session: each shard's node checked the certificate.
+    const shards = new Map<string, Browser>()
+    for (let i = 0; i < 60 && shards.size < 3; i++) {
+      const user = new Browser(stack.url)
+      t.equal((await user.login('certified')).status, 302, 'a login')
+      shards.set((await group.primaryFor(sessionKeyOf(user))).id, user)
+    }
+    t.equal(shards.size, 3, 'sessions on all three shards')
+    for (const user of shards.values()) t.equal(visitsOf((await user.get('/')).text), 1, 'each served, its visit counted')
   })
 })
