@@ -1,7 +1,7 @@
 // Reads the environment once, at the edge, into a typed and validated object: env-schema checks every variable
 // against services/config-schema.ts, then the rules that tie variables together are checked here.
 // Nothing below this file touches process.env.
-import { readFileSync } from 'node:fs'
+import { accessSync, constants, readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import envSchema from 'env-schema'
 import { type Address, CONFIG_SCHEMA, EXAMPLE_SECRETS, KEYWORDS, MIN_SECRET_LENGTH, SETTINGS, type SettingSchema } from './config-schema.ts'
@@ -225,6 +225,15 @@ export function loadConfig (processEnv: NodeJS.ProcessEnv = process.env): Config
   const env = validate(readVariables(processEnv))
   const broken = relations(env).filter(([isBroken]) => isBroken).map(([, message]) => message)
   if (broken.length > 0) throw new ConfigError(broken.join('; '))
+  // Read only once the connection is made: a wrong path must stop the replica here, in one line, not crash it later.
+  for (const name of ['REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE'] as const) {
+    const file = env[name]
+    try {
+      if (file) accessSync(file, constants.R_OK)
+    } catch (err) {
+      throw new ConfigError(`${name}=${file} cannot be read: ${(err as Error).message}`)
+    }
+  }
   const production = env.NODE_ENV === 'production'
 
   return {

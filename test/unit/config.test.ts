@@ -1,6 +1,8 @@
 // Configuration is read once at the edge: wrong values stop a replica with a clear message, and production has no
 // working default secret.
 import { spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
 import { SERVER_ENTRY } from '../../harness/paths.ts'
 import { ConfigError, EXAMPLE_SECRETS, loadConfig } from '../../services/config.ts'
@@ -42,7 +44,12 @@ t.test('durations, bounds and switches are validated', async t => {
   t.throws(() => loadConfig({ REDIS_URL: 'rediss://r', REDIS_TLS_CERT_FILE: '/c.pem' }), /REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE together/)
   t.throws(() => loadConfig({ REDIS_URL: 'rediss://r', REDIS_TLS_KEY_FILE: '/k.pem' }), /together/)
   t.throws(() => loadConfig({ REDIS_TLS_CERT_FILE: '/c.pem', REDIS_TLS_KEY_FILE: '/k.pem' }), /needs a rediss:\/\/ REDIS_URL/, 'a client certificate over plain TCP: refused, not ignored')
-  t.match(loadConfig({ REDIS_URL: 'rediss://r', REDIS_TLS_CERT_FILE: '/c.pem', REDIS_TLS_KEY_FILE: '/k.pem' }).redis, { tlsCertFile: '/c.pem', tlsKeyFile: '/k.pem' })
+  const pem = join(t.testdir(), 'client.pem')
+  writeFileSync(pem, 'not checked here: the TLS handshake does')
+  t.match(loadConfig({ REDIS_URL: 'rediss://r', REDIS_TLS_CERT_FILE: pem, REDIS_TLS_KEY_FILE: pem }).redis, { tlsCertFile: pem, tlsKeyFile: pem })
+  t.throws(() => loadConfig({ REDIS_URL: 'rediss://r', REDIS_TLS_CERT_FILE: pem, REDIS_TLS_KEY_FILE: '/no/such-key.pem' }),
+    /REDIS_TLS_KEY_FILE=\/no\/such-key\.pem cannot be read: ENOENT/, 'a wrong path stops the replica in one line')
+  t.throws(() => loadConfig({ REDIS_URL: 'rediss://r', REDIS_TLS_CA_FILE: '/no/ca.pem' }), /REDIS_TLS_CA_FILE=\/no\/ca\.pem cannot be read/)
   t.equal(loadConfig({ REDIS_CLUSTER_NODES: 'n1', SESSION_WAIT_REPLICAS: '1' }).session.waitReplicas, 1, 'WAIT on a cluster: per node')
 })
 
