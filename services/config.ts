@@ -225,7 +225,7 @@ export function loadConfig (processEnv: NodeJS.ProcessEnv = process.env): Config
   const env = validate(readVariables(processEnv))
   const broken = relations(env).filter(([isBroken]) => isBroken).map(([, message]) => message)
   if (broken.length > 0) throw new ConfigError(broken.join('; '))
-  // Read only once the connection is made: a wrong path must stop the replica here, in one line, not crash it later.
+  // services/redis.ts reads these files when it first connects: a wrong path stops the replica here, in one line.
   for (const name of ['REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE'] as const) {
     const file = env[name]
     try {

@@ -79,6 +79,8 @@ t.test('TLS, each node by its own name with a certificate for it: the same, veri
     onLine: (source, line) => { if (source.startsWith('replica')) lines.push(line) }
   })
   await servesAndFollowsAFailover(t, group, stack)
+  /** Each replica's /health/ready status. */
+  const ready = async () => await Promise.all(stack.replicas.map(async r => (await fetch(`${r.url}/health/ready`)).status))
 
   t.test('a node whose certificate names another host is refused: its sessions get 503s, readiness says so, the log says why', async t => {
     // The primary serving the readiness check's key, so that readiness must notice.
@@ -94,7 +96,6 @@ t.test('TLS, each node by its own name with a certificate for it: the same, veri
       await user.login('named')
       ;((await group.primaryFor(sessionKeyOf(user))).id === victim.id ? onVictim : elsewhere).push(user)
     }
-    const ready = async () => await Promise.all(stack.replicas.map(async r => (await fetch(`${r.url}/health/ready`)).status))
     t.same(await ready(), [200, 200, 200], 'ready while every name matches')
 
     // Same CA, another name. Connections already open stay up: drop the replicas' (the harness's own is skipped).
@@ -126,7 +127,6 @@ t.test('TLS, each node by its own name with a certificate for it: the same, veri
       await node.call('CLIENT', 'KILL', 'TYPE', 'normal')
     })
     t.teardown(async () => await group.eachNode(async node => await node.call('CONFIG', 'SET', 'tls-auth-clients', 'optional')))
-    const ready = async () => await Promise.all(stack.replicas.map(async r => (await fetch(`${r.url}/health/ready`)).status))
     await pollUntil('every replica to be unready without a certificate', async () => (await ready()).every(s => s === 503) ? true : undefined, scaled(10_000), 100)
     t.pass('no client certificate: no replica is ready')
 
